@@ -1,0 +1,432 @@
+"""The one training loop every paper in the suite runs on.
+
+:func:`train` builds an experiment's :class:`~training.task.Task` under a ``tf.distribute``
+strategy and runs it: distributed input pipelines (``distribute_datasets_from_function``),
+several steps per ``tf.function`` call, the per-replica loss scaled to the global batch,
+optional gradient clipping, evaluation every epoch (or every N steps) with outputs gathered
+from all replicas, early stopping on the dev metric, the best checkpoint kept, TensorBoard
+summaries, a progress bar, a PNG learning curve, a NaN guard, and ``results.json``.
+
+Resuming: the checkpoint holds the model, the optimiser (with its step), and the data position
+(epoch and step within the epoch). The training order of an epoch is a pure function of
+``(seed, epoch)``, so a run killed at any point (even with SIGKILL) and restarted skips the
+batches it has already seen and ends with the same weights as a run never interrupted.
+
+Model dir layout::
+
+    model_dir/
+      config.json          experiment, hyperparameters and loop settings of the run
+      checkpoints/         the latest checkpoints (resume)
+      best/                the checkpoint with the best dev metric
+      summaries/           TensorBoard: train/ and eval/
+      history.json         one entry per evaluation
+      learning_curve.png   train loss and dev metric per epoch
+      results.json         the final metrics per split and the run's metadata
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from training import curves, io, strategies
+from training.task import Task, eval_steps, steps_per_epoch
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or Inf."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Loop settings (the ``train.py`` flags). ``None`` means: the experiment's hyperparameter.
+
+    Args:
+        model_dir: where checkpoints, summaries and results go (local or ``gs://``).
+        data_dir: the raw datasets (``None``: the online source).
+        strategy, tpu, num_cpu_devices: see :mod:`training.strategies`.
+        batch_size: the global batch size (``params['batch_size']`` if ``None``).
+        epochs / train_steps: how long to train; ``train_steps`` wins when both are set.
+        eval_every: evaluate every N steps (0: at the end of every epoch).
+        steps_per_loop: training steps per ``tf.function`` call (fewer host round trips; TPU).
+        checkpoint_every: also checkpoint every N steps between evaluations (0: only at evals).
+        seed: seeds Python, NumPy, TensorFlow and Keras, and the data order.
+        deterministic: enable TensorFlow op determinism.
+        mixed_precision: float32, mixed_float16 (with loss scaling) or mixed_bfloat16.
+        jit_compile: compile the train step with XLA.
+        clip_norm: clip the global-batch gradient to this global norm.
+        patience: stop after this many evaluations without a better dev metric (0: never).
+        static_shapes: fixed-shape batches (implied on TPU).
+        verbose: show a progress bar.
+    """
+
+    model_dir: str
+    data_dir: str | None = None
+    strategy: str = "default"
+    tpu: str | None = None
+    num_cpu_devices: int = 1
+    batch_size: int | None = None
+    epochs: int | None = None
+    train_steps: int | None = None
+    eval_every: int = 0
+    steps_per_loop: int = 20
+    checkpoint_every: int = 0
+    seed: int = 0
+    deterministic: bool = True
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    clip_norm: float | None = None
+    patience: int | None = None
+    static_shapes: bool = False
+    verbose: bool = True
+
+
+@dataclasses.dataclass
+class RunResult:
+    results: dict[str, Any]
+    model: keras.Model
+    task: Task
+    train_losses: list[tuple[int, float]]
+
+
+def _resolve(config: RunConfig, params: dict) -> dict[str, Any]:
+    batch_size = config.batch_size or params.get("batch_size")
+    if not batch_size:
+        raise ValueError("no batch size: pass --batch_size or set the batch_size hyperparameter")
+    epochs = config.epochs if config.epochs is not None else params.get("epochs", 1)
+    clip = config.clip_norm if config.clip_norm is not None else params.get("clip_norm")
+    patience = config.patience if config.patience is not None else params.get("patience", 0)
+    if config.mixed_precision not in PRECISIONS:
+        raise ValueError(f"unknown --mixed_precision={config.mixed_precision!r}; "
+                         f"valid: {', '.join(PRECISIONS)}")
+    return {"batch_size": int(batch_size), "epochs": int(epochs),
+            "clip_norm": float(clip) if clip else None, "patience": int(patience or 0)}
+
+
+def _progress_variables() -> dict[str, tf.Variable]:
+    def var(value, dtype):
+        return tf.Variable(value, dtype=dtype, trainable=False,
+                           synchronization=tf.VariableSynchronization.ON_WRITE,
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    return {"epoch": var(0, tf.int64), "step_in_epoch": var(0, tf.int64),
+            "best_metric": var(float("nan"), tf.float64),
+            "evals_since_best": var(0, tf.int64), "train_seconds": var(0.0, tf.float64)}
+
+
+def _read(variable) -> Any:
+    """The value of a (possibly mirrored, possibly Keras) scalar variable as a Python number."""
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.numpy().item()
+
+
+def _rng_states(model: keras.Model) -> tf.train.Checkpoint:
+    """The states of the model's random seed generators (dropout masks and the like).
+
+    Keras 3 does not put them in a ``tf.train.Checkpoint`` of the model; without them a resumed
+    run would draw other dropout masks than an uninterrupted one.
+    """
+    states = {}
+    for layer in model._flatten_layers(include_self=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            states[f"s{len(states)}"] = generator.state.value
+    return tf.train.Checkpoint(**states)
+
+
+def _checkpoint_dir(config: RunConfig, strategy, name: str) -> str:
+    if strategies.is_chief(strategy):
+        return os.path.join(config.model_dir, name)
+    # Non-chief workers take part in every save (a collective) but write to a scratch folder.
+    return os.path.join(config.model_dir, ".worker_tmp", str(strategies.worker_id(strategy)), name)
+
+
+def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    keys = chunks[0].keys()
+    return {k: np.concatenate([c[k] for c in chunks], axis=0) for k in keys}
+
+
+def _is_better(value: float, best: float, mode: str) -> bool:
+    if math.isnan(best):
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def train(experiment, params: dict, config: RunConfig,
+          strategy: tf.distribute.Strategy | None = None) -> RunResult:
+    """Trains ``experiment`` with ``params`` and returns its results (also in results.json)."""
+    started = time.time()
+    settings = _resolve(config, params)
+    if strategy is None:
+        strategy = strategies.get_strategy(config.strategy, tpu=config.tpu,
+                                           num_cpu_devices=config.num_cpu_devices)
+    chief = strategies.is_chief(strategy)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    static = config.static_shapes or isinstance(strategy, tf.distribute.TPUStrategy)
+
+    task: Task = experiment.task(params, config.data_dir, config.model_dir)
+    task.prepare()
+    global_batch = settings["batch_size"]
+    replicas = strategy.num_replicas_in_sync
+    if global_batch % replicas:
+        raise ValueError(f"global batch size {global_batch} is not divisible by the "
+                         f"{replicas} replicas")
+    per_replica = global_batch // replicas
+    per_epoch = steps_per_epoch(task.num_examples("train"), global_batch)
+    total_steps = config.train_steps or settings["epochs"] * per_epoch
+    eval_every = config.eval_every or per_epoch
+    steps_per_loop = max(1, config.steps_per_loop)
+
+    with strategy.scope():
+        model = task.build_model()
+        if not model.built:
+            features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False,
+                                                    seed=config.seed, static_shapes=static)))
+            model(features, training=False)
+        optimizer = task.build_optimizer(total_steps)
+        if config.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        progress = _progress_variables()
+
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=_rng_states(model),
+                                     **progress)
+    manager = tf.train.CheckpointManager(
+        checkpoint, _checkpoint_dir(config, strategy, "checkpoints"), max_to_keep=2)
+    best_checkpoint = tf.train.Checkpoint(model=model)
+    best_manager = tf.train.CheckpointManager(
+        best_checkpoint, _checkpoint_dir(config, strategy, "best"), max_to_keep=1)
+
+    history_path = os.path.join(config.model_dir, "history.json")
+    history: list[dict] = []
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if tf.io.gfile.exists(history_path):
+            history = io.read_json(history_path)
+        logging.info("resumed from %s at step %d (epoch %d, step %d of it)",
+                     manager.latest_checkpoint, _read(optimizer.iterations),
+                     _read(progress["epoch"]), _read(progress["step_in_epoch"]))
+    step = first_step = _read(optimizer.iterations)
+    history = [h for h in history if h["step"] <= step]
+
+    writers = {}
+    if chief:
+        writers = {name: tf.summary.create_file_writer(
+            os.path.join(config.model_dir, "summaries", name)) for name in ("train", "eval")}
+
+    def train_step(inputs):
+        return task.train_step(inputs, model, optimizer, global_batch_size=global_batch,
+                               clip_norm=settings["clip_norm"])
+
+    step_fn = tf.function(train_step, jit_compile=True) if config.jit_compile else train_step
+
+    @tf.function
+    def train_loop(iterator, num_steps):
+        total = tf.constant(0.0, tf.float32)
+        for _ in tf.range(num_steps):
+            out = strategy.run(step_fn, args=(next(iterator),))
+            total += strategy.reduce(tf.distribute.ReduceOp.SUM, out["loss"], axis=None)
+        return total / tf.cast(num_steps, tf.float32)
+
+    evaluate = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
+                              seed=config.seed, static_shapes=static)
+
+    def train_dataset(epoch: int, skip_steps: int):
+        def dataset_fn(ctx):
+            ds = task.dataset("train", batch_size=per_replica, training=True, seed=config.seed,
+                              epoch=epoch, input_context=ctx, static_shapes=static)
+            per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+            return ds.skip(skip_steps * per_pipeline) if skip_steps else ds
+
+        return strategy.distribute_datasets_from_function(dataset_fn)
+
+    def save_history():
+        if chief:
+            io.atomic_write_json(history_path, history)
+            curves.plot_learning_curve(
+                history, os.path.join(config.model_dir, "learning_curve.png"),
+                title=f"{experiment.name} (seed {config.seed})", metric=task.metric)
+
+    train_losses: list[tuple[int, float]] = []
+    stopped_early = False
+    seconds_before = _read(progress["train_seconds"])
+    segment_start = time.time()
+    while step < total_steps and not stopped_early:
+        epoch, in_epoch = _read(progress["epoch"]), _read(progress["step_in_epoch"])
+        iterator = iter(train_dataset(epoch, in_epoch))
+        bar = keras.utils.Progbar(per_epoch, stateful_metrics=["loss"], unit_name="step",
+                                  verbose=1 if (config.verbose and chief) else 0)
+        bar.update(in_epoch)
+        while in_epoch < per_epoch and step < total_steps:
+            next_eval = (step // eval_every + 1) * eval_every
+            limits = [steps_per_loop, per_epoch - in_epoch, total_steps - step, next_eval - step]
+            if config.checkpoint_every:
+                limits.append((step // config.checkpoint_every + 1) * config.checkpoint_every
+                              - step)
+            n = min(limits)
+            loss = float(train_loop(iterator, tf.constant(n, tf.int32)))
+            if not math.isfinite(loss):
+                message = (f"{experiment.name}: the training loss became {loss} in steps "
+                           f"{step + 1}-{step + n} (epoch {epoch + 1}). Training stopped; the "
+                           f"last good checkpoint is {manager.latest_checkpoint or 'none'}. "
+                           f"Try a lower learning rate or --clip_norm.")
+                if chief:
+                    io.atomic_write_json(os.path.join(config.model_dir, "results.json"), {
+                        "experiment": experiment.name, "status": "diverged",
+                        "message": message, "step": step + n})
+                raise TrainingDiverged(message)
+            step += n
+            in_epoch += n
+            train_losses.append((step, loss))
+            bar.update(in_epoch, [("loss", loss)])
+            if chief:
+                with writers["train"].as_default(step=step):
+                    tf.summary.scalar("loss", loss)
+                    tf.summary.scalar("learning_rate", _current_lr(optimizer))
+            epoch_done = in_epoch >= per_epoch
+            if epoch_done:
+                epoch, in_epoch = epoch + 1, 0
+            progress["epoch"].assign(epoch)
+            progress["step_in_epoch"].assign(in_epoch)
+            now = time.time()
+            progress["train_seconds"].assign(_read(progress["train_seconds"]) + now -
+                                             segment_start)
+            segment_start = now
+            if step % eval_every == 0 or step == total_steps:
+                eval_start = time.time()
+                dev = evaluate("dev")
+                value = dev[task.metric]
+                best = _read(progress["best_metric"])
+                if _is_better(value, best, task.metric_mode):
+                    progress["best_metric"].assign(value)
+                    progress["evals_since_best"].assign(0)
+                    best_manager.save(checkpoint_number=step)
+                else:
+                    progress["evals_since_best"].assign_add(1)
+                recent = [l for s, l in train_losses if s > (history[-1]["step"] if history
+                                                              else 0)]
+                history.append({"step": step, "epoch": step / per_epoch,
+                                "train_loss": float(np.mean(recent)) if recent else loss,
+                                "dev": dev})
+                if chief:
+                    with writers["eval"].as_default(step=step):
+                        for key, val in dev.items():
+                            tf.summary.scalar(f"dev/{key}", val)
+                    logging.info("step %d epoch %.2f: dev %s", step, step / per_epoch, dev)
+                if config.verbose and chief:
+                    print(f"\n  step {step} (epoch {step / per_epoch:.2f}): dev "
+                          + ", ".join(f"{k}={v:.4f}" for k, v in dev.items()), flush=True)
+                save_history()
+                manager.save(checkpoint_number=step)
+                segment_start += time.time() - eval_start
+                patience = settings["patience"]
+                if patience and _read(progress["evals_since_best"]) >= patience:
+                    stopped_early = True
+                    logging.info("early stopping: no better dev %s in %d evaluations",
+                                 task.metric, patience)
+                    break
+            elif config.checkpoint_every and step % config.checkpoint_every == 0:
+                manager.save(checkpoint_number=step)
+            if epoch_done:
+                break
+    train_seconds = _read(progress["train_seconds"]) - seconds_before
+
+    if best_manager.latest_checkpoint:
+        best_checkpoint.restore(best_manager.latest_checkpoint).expect_partial()
+    metrics = {split: evaluate(split) for split in task.eval_splits}
+    best_entry = max(history, key=lambda h: h["dev"][task.metric] *
+                     (1 if task.metric_mode == "max" else -1)) if history else None
+    results = {
+        "experiment": experiment.name,
+        "paper": experiment.paper,
+        "status": "ok",
+        "metric": task.metric,
+        "params": params,
+        "config": dataclasses.asdict(config),
+        "metrics": metrics,
+        "best": {"step": best_entry["step"], "epoch": best_entry["epoch"]} if best_entry else None,
+        "steps": step,
+        "epochs": step / per_epoch,
+        "stopped_early": stopped_early,
+        "global_batch_size": global_batch,
+        "train_seconds": _read(progress["train_seconds"]),
+        "wall_seconds": time.time() - started,
+        "examples_per_second": ((step - first_step) * global_batch / train_seconds
+                                if step > first_step and train_seconds > 0 else None),
+        "hardware": io.hardware(strategy),
+        "versions": io.package_versions(),
+        "git_commit": io.git_commit(),
+        "reported": [dataclasses.asdict(r) for r in experiment.reported],
+    }
+    if chief:
+        io.atomic_write_json(os.path.join(config.model_dir, "results.json"), results)
+        for writer in writers.values():
+            writer.flush()
+    else:
+        shutil.rmtree(os.path.join(config.model_dir, ".worker_tmp",
+                                   str(strategies.worker_id(strategy))), ignore_errors=True)
+    return RunResult(results=results, model=model, task=task, train_losses=train_losses)
+
+
+def _current_lr(optimizer) -> float:
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    try:
+        return float(keras.ops.convert_to_numpy(inner._get_current_learning_rate()))
+    except (AttributeError, TypeError, ValueError):
+        return float(keras.ops.convert_to_numpy(inner.learning_rate))
+
+
+def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strategy, *,
+                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False):
+    """Returns ``evaluate(split) -> metrics``: runs ``task.eval_step`` over every batch of the
+    split on all replicas, gathers the per-example outputs and calls ``task.compute_metrics``."""
+
+    @tf.function
+    def eval_fn(inputs):
+        out = strategy.run(lambda batch: task.eval_step(batch, model), args=(inputs,))
+        return {k: strategy.gather(v, axis=0) for k, v in out.items()}
+
+    def evaluate(split: str) -> dict[str, float]:
+        def dataset_fn(ctx):
+            return task.dataset(split, batch_size=per_replica_batch, training=False, seed=seed,
+                                input_context=ctx, static_shapes=static_shapes)
+
+        chunks = []
+        for batch in strategy.distribute_datasets_from_function(dataset_fn):
+            chunks.append({k: v.numpy() for k, v in eval_fn(batch).items()})
+        return task.compute_metrics(_concat(chunks))
+
+    return evaluate
+
+
+def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
+                 strategy: tf.distribute.Strategy | None = None) -> tuple[Task, keras.Model]:
+    """Rebuilds the task and model of a finished run and loads its best checkpoint."""
+    strategy = strategy or tf.distribute.get_strategy()
+    task: Task = experiment.task(params, data_dir, model_dir)
+    task.prepare()
+    best_dir = os.path.join(model_dir, "best")
+    latest = tf.train.latest_checkpoint(best_dir)
+    if latest is None:
+        raise FileNotFoundError(f"no best checkpoint in {best_dir}: train the run first")
+    with strategy.scope():
+        model = task.build_model()
+        if not model.built:
+            features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False, seed=0)))
+            model(features, training=False)
+    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    return task, model

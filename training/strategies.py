@@ -1,0 +1,84 @@
+"""Choosing a ``tf.distribute`` strategy from a flag value.
+
+The names follow the TensorFlow Model Garden's ``distribute_utils.get_distribution_strategy``:
+
+- ``default``: no distribution (``tf.distribute.get_strategy()``).
+- ``one_device``: everything on one device (the first GPU, else the CPU).
+- ``mirrored``: synchronous data parallelism over the local GPUs; with ``num_cpu_devices > 1``
+  and no GPU, over that many logical CPU devices (real replicas on one machine, for tests).
+- ``multi_worker_mirrored``: synchronous data parallelism over the workers named in ``TF_CONFIG``.
+- ``tpu``: a Cloud TPU (``tpu`` is its name or grpc address, or ``local`` on a TPU VM / Colab).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+
+def split_cpu(num_devices: int) -> None:
+    """Splits the physical CPU into ``num_devices`` logical devices (before TF initialises)."""
+    if num_devices <= 1:
+        return
+    cpus = tf.config.list_physical_devices("CPU")
+    existing = tf.config.get_logical_device_configuration(cpus[0])
+    if existing and len(existing) == num_devices:
+        return
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
+
+
+def get_strategy(name: str = "default", *, tpu: str | None = None,
+                 num_cpu_devices: int = 1) -> tf.distribute.Strategy:
+    """Returns the strategy called ``name`` (see the module docstring)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown --strategy={name!r}; valid: {', '.join(STRATEGIES)}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        split_cpu(num_cpu_devices)
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # One CPU replica needs no cross-device ops; several need the ring-free reduction.
+        return tf.distribute.MirroredStrategy(
+            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if name == "multi_worker_mirrored":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker_mirrored needs TF_CONFIG naming the workers")
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=tf.distribute.experimental.CommunicationImplementation.RING))
+    if not tpu:
+        raise ValueError("--strategy=tpu needs --tpu=ADDRESS (or --tpu=local on a TPU VM/Colab)")
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+        tpu="" if tpu == "local" else tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the worker that writes checkpoints, summaries and results."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return (resolver.task_type == "chief" or
+            (resolver.task_type == "worker" and resolver.task_id == 0))
+
+
+def worker_id(strategy: tf.distribute.Strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return int(resolver.task_id or 0) if resolver is not None and resolver.task_type else 0
