@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 import time
 from typing import Any
 
@@ -326,7 +325,6 @@ def train(experiment, params: dict, config: RunConfig,
                     with writers["eval"].as_default(step=step):
                         for key, val in dev.items():
                             tf.summary.scalar(f"dev/{key}", val)
-                    logging.info("step %d epoch %.2f: dev %s", step, step / per_epoch, dev)
                 if config.verbose and chief:
                     print(f"\n  step {step} (epoch {step / per_epoch:.2f}): dev "
                           + ", ".join(f"{k}={v:.4f}" for k, v in dev.items()), flush=True)
@@ -377,8 +375,9 @@ def train(experiment, params: dict, config: RunConfig,
         for writer in writers.values():
             writer.flush()
     else:
-        shutil.rmtree(os.path.join(config.model_dir, ".worker_tmp",
-                                   str(strategies.worker_id(strategy))), ignore_errors=True)
+        scratch = os.path.join(config.model_dir, ".worker_tmp", str(strategies.worker_id(strategy)))
+        if tf.io.gfile.exists(scratch):
+            tf.io.gfile.rmtree(scratch)
     return RunResult(results=results, model=model, task=task, train_losses=train_losses)
 
 

@@ -1,0 +1,132 @@
+"""BERT's fine-tuning optimiser: AdamW with warm-up and linear decay (Devlin et al. 2019, §A.2).
+
+google-research/bert ``optimization.py`` trains with Adam, β1 = 0.9, β2 = 0.999, ε = 1e-6, an
+L2 weight decay of 0.01 *decoupled* from the gradient (Loshchilov & Hutter 2019) that skips
+LayerNorm parameters and biases, a learning rate warmed up linearly over the first 10% of the
+steps and then decayed linearly to 0, and gradients clipped to global norm 1.0.
+
+Here the optimiser is ``keras.optimizers.AdamW``, and the schedule is
+:class:`WarmupLinearDecay`. Gradient clipping belongs to the shared loop, which clips the
+global-batch gradient (``clip_norm``; see ``training.task.apply_gradients``), so
+:func:`bert_adamw` does not set Keras's per-replica ``clipnorm``.
+
+Two details differ from ``optimization.py``:
+
+- Keras's Adam applies bias correction to the moments (as the Adam paper and Hugging Face's
+  AdamW do); google-research/bert's ``AdamWeightDecayOptimizer`` does not. With a warm-up the
+  first steps are tiny either way.
+- Variables are matched by their Keras name, which is the last path component: keras-hub's
+  LayerNorm parameters are ``gamma``/``beta`` and biases ``bias``
+  (e.g. ``transformer_layer_0/self_attention_layer_norm/gamma``), where TF1 BERT had
+  ``.../LayerNorm/gamma``. :data:`NO_DECAY_NAMES` covers both spellings.
+
+Example:
+
+```python
+optimizer = bert_adamw(learning_rate=2e-5, total_steps=6315, warmup_proportion=0.1)
+optimizer.build(model.trainable_variables)
+decayed = [v.path for v in model.trainable_variables if uses_weight_decay(optimizer, v)]
+```
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+#: Name patterns (regular expressions searched in ``variable.name``) excluded from weight decay:
+#: LayerNorm scale and offset, and every bias.
+NO_DECAY_NAMES = ("LayerNorm", "layer_norm", "^gamma$", "^beta$", "bias")
+
+
+@keras.saving.register_keras_serializable(package="keras_papers")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to ``peak_learning_rate``, then linear decay to 0 at ``total_steps``.
+
+    This is google-research/bert's schedule exactly: the decay line is
+    ``peak · (1 - step / total_steps)`` from step 0 (``polynomial_decay`` with power 1), and
+    during the first ``warmup_steps`` steps it is replaced by ``peak · step / warmup_steps``:
+
+    - ``step < warmup_steps``: ``peak · step / warmup_steps``
+    - ``step ≥ warmup_steps``: ``peak · max(0, 1 - step / total_steps)``
+
+    (so at the end of the warm-up the rate is ``peak · (1 - warmup_steps / total_steps)``, 90% of
+    the peak with a 10% warm-up). With ``decay_from_peak=True`` the decay instead starts at the
+    peak and reaches 0 at ``total_steps`` (Hugging Face's ``get_linear_schedule_with_warmup``).
+    ``step`` is the optimiser's ``iterations``: the first update uses step 0.
+
+    Args:
+        peak_learning_rate: the rate the warm-up climbs to (Devlin et al.: 5e-5, 3e-5, 2e-5).
+        total_steps: the number of training steps.
+        warmup_steps: the length of the warm-up (10% of ``total_steps`` in BERT).
+        decay_from_peak: see above.
+    """
+
+    def __init__(self, peak_learning_rate: float, total_steps: int, warmup_steps: int,
+                 decay_from_peak: bool = False, name: str = "warmup_linear_decay"):
+        if total_steps <= 0:
+            raise ValueError(f"total_steps must be positive, got {total_steps}")
+        if not 0 <= warmup_steps <= total_steps:
+            raise ValueError(f"warmup_steps={warmup_steps} must lie in [0, total_steps="
+                             f"{total_steps}]")
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.decay_from_peak = bool(decay_from_peak)
+        self.name = name
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        peak = ops.cast(self.peak_learning_rate, "float32")
+        total = float(self.total_steps)
+        warmup = float(self.warmup_steps)
+        if self.decay_from_peak:
+            decay = peak * (total - step) / max(total - warmup, 1.0)
+        else:
+            decay = peak * (1.0 - step / total)
+        decay = ops.maximum(decay, 0.0)
+        if self.warmup_steps == 0:
+            return decay
+        warm = peak * step / warmup
+        return ops.where(step < warmup, warm, decay)
+
+    def get_config(self):
+        return {"peak_learning_rate": self.peak_learning_rate, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "decay_from_peak": self.decay_from_peak,
+                "name": self.name}
+
+
+def bert_adamw(learning_rate: float, total_steps: int, *, warmup_proportion: float = 0.1,
+               weight_decay: float = 0.01, beta_1: float = 0.9, beta_2: float = 0.999,
+               epsilon: float = 1e-6, no_decay_names: tuple[str, ...] = NO_DECAY_NAMES,
+               decay_from_peak: bool = False) -> keras.optimizers.AdamW:
+    """``keras.optimizers.AdamW`` configured as BERT's fine-tuning optimiser (§A.2, §A.3).
+
+    Args:
+        learning_rate: the peak learning rate.
+        total_steps: training steps; the schedule reaches 0 there.
+        warmup_proportion: the fraction of ``total_steps`` spent warming up (0.1).
+        weight_decay: the decoupled decay rate (0.01); the decay of a variable per step is
+            ``lr_t · weight_decay · w``.
+        beta_1, beta_2, epsilon: Adam's constants (0.9, 0.999, 1e-6).
+        no_decay_names: variables whose name matches one of these are not decayed.
+        decay_from_peak: see :class:`WarmupLinearDecay`.
+
+    Returns:
+        An unbuilt optimiser; call ``optimizer.build(variables)`` (inside the strategy scope).
+    """
+    warmup_steps = int(warmup_proportion * total_steps)
+    schedule = WarmupLinearDecay(learning_rate, total_steps, warmup_steps,
+                                 decay_from_peak=decay_from_peak)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay,
+                                       beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    optimizer.exclude_from_weight_decay(var_names=list(no_decay_names))
+    return optimizer
+
+
+def uses_weight_decay(optimizer: keras.optimizers.Optimizer, variable) -> bool:
+    """Whether ``optimizer`` decays ``variable`` (reads through a ``LossScaleOptimizer``)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not inner.weight_decay:
+        return False
+    return inner._use_weight_decay(variable)

@@ -1,0 +1,80 @@
+"""Paper tables from the ``results.json`` files of runs: the paper's number beside ours.
+
+``collect(results_dir)`` finds every ``results.json`` below a folder (local or ``gs://``);
+``paper_table(paper, runs)`` groups the runs of that paper's experiments and prints, per
+experiment and split, the mean ± sample std over seeds of the experiment's metric (and of any
+other metric a reported number uses), the number of seeds, throughput and wall time, and the
+paper's reported numbers with their source.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import defaultdict
+
+import tensorflow as tf
+
+from training import io
+
+
+def collect(results_dir: str) -> list[dict]:
+    """Every successful ``results.json`` below ``results_dir``, with its path."""
+    if not tf.io.gfile.isdir(results_dir):
+        raise FileNotFoundError(f"--results_dir={results_dir} is not a directory")
+    runs = []
+    for root, _, files in tf.io.gfile.walk(results_dir):
+        if "results.json" in files:
+            path = os.path.join(root, "results.json")
+            run = io.read_json(path)
+            if run.get("status") == "ok":
+                run["path"] = path
+                runs.append(run)
+    return runs
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def paper_table(experiments, runs: list[dict]) -> str:
+    """A markdown table: one line per (experiment, split, metric)."""
+    by_name = defaultdict(list)
+    for run in runs:
+        by_name[run["experiment"]].append(run)
+    lines = ["| experiment | split | metric | paper | ours (mean ± std) | seeds | "
+             "train ex/s | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for exp in experiments:
+        exp_runs = by_name.get(exp.name, [])
+        metrics = [exp.metric] + sorted({r.metric for r in exp.reported
+                                         if r.metric and r.metric != exp.metric})
+        splits = sorted({s for run in exp_runs for s in run["metrics"]} |
+                        {r.split for r in exp.reported}, key=_split_order)
+        for split in splits or ["dev"]:
+            for metric in metrics:
+                values = [run["metrics"][split][metric] for run in exp_runs
+                          if metric in run["metrics"].get(split, {})]
+                reported = [r for r in exp.reported
+                            if r.split == split and (r.metric or exp.metric) == metric]
+                if not values and not reported:
+                    continue
+                paper = "; ".join(f"{r.value:g} ({r.source})" for r in reported) or "-"
+                speed = [run["examples_per_second"] for run in exp_runs
+                         if run.get("examples_per_second")]
+                wall = [run["wall_seconds"] for run in exp_runs]
+                lines.append(
+                    f"| {exp.name} | {split} | {metric} | {paper} | {mean_std(values)} | "
+                    f"{len(values)} | {statistics.mean(speed):.0f} | "
+                    f"{statistics.mean(wall):.0f} |" if values else
+                    f"| {exp.name} | {split} | {metric} | {paper} | not run | 0 | - | - |")
+    return "\n".join(lines)
+
+
+def _split_order(split: str) -> int:
+    order = {"train": 0, "dev": 1, "test": 2}
+    return order.get(split, 3)
