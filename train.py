@@ -108,7 +108,8 @@ def main(argv):
     from datasets.paths import resolve_data_dir
     from papers import registry
 
-    tf.get_logger().setLevel("ERROR")  # TensorFlow's own INFO lines (checkpoint sharding etc.)
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines (checkpoint sharding…)
     if FLAGS.list:
         print(list_experiments())
         return 0

@@ -109,6 +109,7 @@ class WordClassificationTask(Task):
                 return ids, batch["label"]
             counts = tf.math.bincount(tf.cast(ids, tf.int32), minlength=vocab_size,
                                       maxlength=vocab_size, axis=-1, dtype=tf.float32)
+            counts.set_shape([ids.shape[0], vocab_size])  # bincount drops the static batch size
             no_pad = tf.one_hot(text.Vocabulary.pad_id, vocab_size, on_value=0.0, off_value=1.0)
             return counts * no_pad, batch["label"]
 

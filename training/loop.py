@@ -216,9 +216,10 @@ def train(experiment, params: dict, config: RunConfig,
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if tf.io.gfile.exists(history_path):
             history = io.read_json(history_path)
-        logging.info("resumed from %s at step %d (epoch %d, step %d of it)",
-                     manager.latest_checkpoint, _read(optimizer.iterations),
-                     _read(progress["epoch"]), _read(progress["step_in_epoch"]))
+        if chief and config.verbose:
+            print(f"resumed from {manager.latest_checkpoint} at step "
+                  f"{_read(optimizer.iterations)} (epoch {_read(progress['epoch'])}, step "
+                  f"{_read(progress['step_in_epoch'])} of it)", flush=True)
     step = first_step = _read(optimizer.iterations)
     history = [h for h in history if h["step"] <= step]
 
@@ -334,8 +335,9 @@ def train(experiment, params: dict, config: RunConfig,
                 patience = settings["patience"]
                 if patience and _read(progress["evals_since_best"]) >= patience:
                     stopped_early = True
-                    logging.info("early stopping: no better dev %s in %d evaluations",
-                                 task.metric, patience)
+                    if chief and config.verbose:
+                        print(f"early stopping: no better dev {task.metric} in {patience} "
+                              "evaluations", flush=True)
                     break
             elif config.checkpoint_every and step % config.checkpoint_every == 0:
                 manager.save(checkpoint_number=step)

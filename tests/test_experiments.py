@@ -1,0 +1,141 @@
+"""The registry and the CLIs: --list, clear errors, XLA-compiled steps, the first experiment."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from papers import registry
+from tests.conftest import REPO
+from training import loop
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def _cli(*args, data_dir=None, timeout=600):
+    env = dict(ENV)
+    if data_dir:
+        env["KERAS_PAPERS_DATA_DIR"] = data_dir
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_list_prints_every_experiment_with_dataset_metric_and_paper_number():
+    out = _cli("train.py", "--list")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names == sorted(registry.load_all())
+    assert {"baselines/sst2_bow_logreg", "baselines/sst5_bow_logreg", "cho2014/sst2_gru",
+            "cho2014/reverse_seq2seq"} <= set(names)
+    gru = next(line for line in lines if line.startswith("cho2014/sst2_gru "))
+    assert "dataset=sst2" in gru and "metric=accuracy" in gru and "84.9" in gru
+
+
+def test_unknown_experiment_is_a_clear_error_listing_the_valid_names(tmp_path):
+    out = _cli("train.py", "--experiment=cho2014/sst2_gruu", f"--model_dir={tmp_path}")
+    assert out.returncode != 0
+    assert "unknown experiment 'cho2014/sst2_gruu'" in out.stderr
+    assert "cho2014/sst2_gru" in out.stderr and "baselines/sst2_bow_logreg" in out.stderr
+
+
+@pytest.mark.parametrize("params, message", [
+    ("learnin_rate=0.1", "unknown hyperparameter 'learnin_rate'"),
+    ("learning_rate=fast", "does not parse as float"),
+    ("glove", "expected key=value"),
+])
+def test_bad_params_are_clear_errors(tmp_path, params, message):
+    out = _cli("train.py", "--experiment=cho2014/sst2_gru", f"--model_dir={tmp_path}",
+               f"--params={params}")
+    assert out.returncode != 0 and message in out.stderr
+    if "unknown" in message:
+        assert "valid keys:" in out.stderr and "learning_rate" in out.stderr
+
+
+def test_bad_flag_values_are_clear_errors(tmp_path):
+    out = _cli("train.py", "--experiment=cho2014/sst2_gru", f"--model_dir={tmp_path}",
+               "--strategy=mirorred")
+    assert out.returncode != 0 and "--strategy" in out.stderr and "mirrored" in out.stderr
+    out = _cli("train.py", "--experiment=cho2014/sst2_gru")
+    assert out.returncode != 0 and "--model_dir" in out.stderr
+
+
+def test_params_cast_to_the_types_of_the_defaults():
+    exp = registry.get("cho2014/sst2_gru")
+    params = exp.params_with_overrides("learning_rate=3e-4,hidden=64,glove=true")
+    assert params["learning_rate"] == 3e-4 and params["hidden"] == 64 and params["glove"] is True
+    assert exp.hparams["hidden"] != 64  # the registered defaults are not mutated
+
+
+def _jit_params(exp):
+    """Small settings so that one compiled step per experiment stays fast."""
+    small = {"batch_size": 4, "max_length": 16, "max_seq_length": 32, "train_examples": 64,
+             "eval_examples": 32, "hidden": 16, "hidden_units": 16, "embedding_dim": 16}
+    return {k: v for k, v in small.items() if k in exp.hparams}
+
+
+@pytest.mark.parametrize("name", sorted(registry.load_all()))
+def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, tmp_path):
+    """What a TPU needs: fixed-shape batches and a train step XLA can compile."""
+    exp = registry.get(name)
+    params = exp.params_with_overrides(_jit_params(exp))
+    task = exp.task(params, data_dir, str(tmp_path))
+    task.prepare()
+    batch_size = params.get("batch_size", 4)
+    ds = task.dataset("train", batch_size=batch_size, training=True, seed=0, static_shapes=True)
+    for spec in tf.nest.flatten(ds.element_spec):
+        assert spec.shape.is_fully_defined(), (name, ds.element_spec)
+    batch = next(iter(ds))
+    model = task.build_model()
+    if not model.built:
+        model(batch[0], training=False)
+    optimizer = task.build_optimizer(10)
+    optimizer.build(model.trainable_variables)
+    before = [np.array(v) for v in model.trainable_variables]
+
+    @tf.function(jit_compile=True)
+    def step(inputs):
+        return task.train_step(inputs, model, optimizer, global_batch_size=batch_size,
+                               clip_norm=1.0)
+
+    out = step(batch)
+    assert np.isfinite(float(out["loss"]))
+    after = [np.array(v) for v in model.trainable_variables]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "no variable moved"
+
+
+def test_sst2_bow_logreg_learns_on_real_sst2(data_dir, tmp_path):
+    exp = registry.get("baselines/sst2_bow_logreg")
+    config = loop.RunConfig(model_dir=str(tmp_path / "bow"), data_dir=data_dir, epochs=2,
+                            verbose=False)
+    result = loop.train(exp, dict(exp.hparams), config)
+    dev = result.results["metrics"]["dev"]
+    assert dev["examples"] == 872
+    assert dev["accuracy"] > 65.0, dev  # chance is 50.9 (444 of 872 positive)
+    assert result.results["metrics"]["test"]["examples"] == 1821
+    vocab = (tmp_path / "bow" / "vocab.txt").read_text().splitlines()
+    assert vocab[:2] == ["<pad>", "<unk>"] and len(vocab) > 10000
+
+
+def test_evaluate_cli_and_table(data_dir, tmp_path):
+    run = tmp_path / "runs" / "bow"
+    out = _cli("train.py", "--experiment=baselines/sst5_bow_logreg", f"--model_dir={run}",
+               "--train_steps=30", "--verbose=false", data_dir=data_dir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "baselines/sst5_bow_logreg seed=0: dev accuracy=" in out.stdout
+    out = _cli("evaluate.py", f"--model_dir={run}", "--split=dev", data_dir=data_dir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads(out.stdout[:out.stdout.rindex("}") + 1])["metrics"]
+    results = json.loads((run / "results.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(results["metrics"]["dev"]["accuracy"])
+    out = _cli("evaluate.py", "--table=baselines", f"--results_dir={tmp_path / 'runs'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    row = next(line for line in out.stdout.splitlines()
+               if line.startswith("| baselines/sst5_bow_logreg | dev | accuracy"))
+    assert f"{results['metrics']['dev']['accuracy']:.2f}" in row
+    out = _cli("evaluate.py", "--table=nosuchpaper", f"--results_dir={tmp_path}")
+    assert out.returncode != 0 and "unknown paper 'nosuchpaper'" in out.stderr
