@@ -79,11 +79,10 @@ def main(argv):
 
             with tf.io.gfile.GFile(FLAGS.predict_file) as f:
                 texts += [line.rstrip("\n") for line in f if line.strip()]
-        if not hasattr(task, "predict"):
+        if not hasattr(task, "predict_texts"):
             raise app.UsageError(f"{exp.name} does not support --predict")
-        for text, (label, probabilities) in zip(texts, task.predict(model, texts)):
-            print(json.dumps({"text": text, "label": label, "probabilities": probabilities},
-                             ensure_ascii=False))
+        for text, prediction in zip(texts, task.predict_texts(model, texts)):
+            print(json.dumps({"text": text, **prediction}, ensure_ascii=False))
         return 0
 
     batch = FLAGS.batch_size or params.get("batch_size", 32)

@@ -101,6 +101,8 @@ class Experiment:
 
 
 def _cast_like(default: Any, value: Any, key: str, name: str) -> Any:
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(value)  # a tuple read back from JSON
     if not isinstance(value, str):
         return value
     try:

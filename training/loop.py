@@ -185,9 +185,11 @@ def train(experiment, params: dict, config: RunConfig,
         raise ValueError(f"global batch size {global_batch} is not divisible by the "
                          f"{replicas} replicas")
     per_replica = global_batch // replicas
+    # Exact for fixed-size batches; with length bucketing an epoch may have a few steps less.
+    # The epoch itself ends when its data does (see train_loop).
     per_epoch = steps_per_epoch(task.num_examples("train"), global_batch)
-    total_steps = config.train_steps or settings["epochs"] * per_epoch
-    eval_every = config.eval_every or per_epoch
+    max_steps, epochs = config.train_steps, settings["epochs"]
+    total_steps = max_steps or epochs * per_epoch  # the horizon of learning-rate schedules
     steps_per_loop = max(1, config.steps_per_loop)
 
     with strategy.scope():
@@ -236,11 +238,17 @@ def train(experiment, params: dict, config: RunConfig,
 
     @tf.function
     def train_loop(iterator, num_steps):
+        """Up to ``num_steps`` steps; fewer when the epoch's data ends. Returns (loss sum, steps)."""
         total = tf.constant(0.0, tf.float32)
+        done = tf.constant(0, tf.int32)
         for _ in tf.range(num_steps):
-            out = strategy.run(step_fn, args=(next(iterator),))
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            out = strategy.run(step_fn, args=(batch.get_value(),))
             total += strategy.reduce(tf.distribute.ReduceOp.SUM, out["loss"], axis=None)
-        return total / tf.cast(num_steps, tf.float32)
+            done += 1
+        return total, done
 
     evaluate = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
                               seed=config.seed, static_shapes=static)
@@ -261,43 +269,52 @@ def train(experiment, params: dict, config: RunConfig,
                 history, os.path.join(config.model_dir, "learning_curve.png"),
                 title=f"{experiment.name} (seed {config.seed})", metric=task.metric)
 
+    def finished(step: int, epoch: int) -> bool:
+        return step >= max_steps if max_steps else epoch >= epochs
+
     train_losses: list[tuple[int, float]] = []
     stopped_early = False
+    last_eval = history[-1]["step"] if history else -1
     seconds_before = _read(progress["train_seconds"])
     segment_start = time.time()
-    while step < total_steps and not stopped_early:
-        epoch, in_epoch = _read(progress["epoch"]), _read(progress["step_in_epoch"])
+    epoch, in_epoch = _read(progress["epoch"]), _read(progress["step_in_epoch"])
+    while not finished(step, epoch) and not stopped_early:
         iterator = iter(train_dataset(epoch, in_epoch))
         bar = keras.utils.Progbar(per_epoch, stateful_metrics=["loss"], unit_name="step",
                                   verbose=1 if (config.verbose and chief) else 0)
         bar.update(in_epoch)
-        while in_epoch < per_epoch and step < total_steps:
-            next_eval = (step // eval_every + 1) * eval_every
-            limits = [steps_per_loop, per_epoch - in_epoch, total_steps - step, next_eval - step]
-            if config.checkpoint_every:
-                limits.append((step // config.checkpoint_every + 1) * config.checkpoint_every
-                              - step)
+        while True:
+            limits = [steps_per_loop]
+            if max_steps:
+                limits.append(max_steps - step)
+            for every in (config.eval_every, config.checkpoint_every):
+                if every:
+                    limits.append((step // every + 1) * every - step)
             n = min(limits)
-            loss = float(train_loop(iterator, tf.constant(n, tf.int32)))
-            if not math.isfinite(loss):
-                message = (f"{experiment.name}: the training loss became {loss} in steps "
-                           f"{step + 1}-{step + n} (epoch {epoch + 1}). Training stopped; the "
-                           f"last good checkpoint is {manager.latest_checkpoint or 'none'}. "
-                           f"Try a lower learning rate or --clip_norm.")
+            total, done = train_loop(iterator, tf.constant(n, tf.int32))
+            done = int(done)
+            epoch_done = done < n
+            if done:
+                loss = float(total) / done
+                if not math.isfinite(loss):
+                    message = (f"{experiment.name}: the training loss became {loss} in steps "
+                               f"{step + 1}-{step + done} (epoch {epoch + 1}). Training stopped; "
+                               f"the last good checkpoint is "
+                               f"{manager.latest_checkpoint or 'none'}. Try a lower learning "
+                               f"rate or --clip_norm.")
+                    if chief:
+                        io.atomic_write_json(os.path.join(config.model_dir, "results.json"), {
+                            "experiment": experiment.name, "status": "diverged",
+                            "message": message, "step": step + done})
+                    raise TrainingDiverged(message)
+                step += done
+                in_epoch += done
+                train_losses.append((step, loss))
+                bar.update(min(in_epoch, per_epoch), [("loss", loss)])
                 if chief:
-                    io.atomic_write_json(os.path.join(config.model_dir, "results.json"), {
-                        "experiment": experiment.name, "status": "diverged",
-                        "message": message, "step": step + n})
-                raise TrainingDiverged(message)
-            step += n
-            in_epoch += n
-            train_losses.append((step, loss))
-            bar.update(in_epoch, [("loss", loss)])
-            if chief:
-                with writers["train"].as_default(step=step):
-                    tf.summary.scalar("loss", loss)
-                    tf.summary.scalar("learning_rate", _current_lr(optimizer))
-            epoch_done = in_epoch >= per_epoch
+                    with writers["train"].as_default(step=step):
+                        tf.summary.scalar("loss", loss)
+                        tf.summary.scalar("learning_rate", _current_lr(optimizer))
             if epoch_done:
                 epoch, in_epoch = epoch + 1, 0
             progress["epoch"].assign(epoch)
@@ -306,28 +323,31 @@ def train(experiment, params: dict, config: RunConfig,
             progress["train_seconds"].assign(_read(progress["train_seconds"]) + now -
                                              segment_start)
             segment_start = now
-            if step % eval_every == 0 or step == total_steps:
+            at_eval = ((config.eval_every and done and step % config.eval_every == 0) or
+                       (not config.eval_every and epoch_done) or finished(step, epoch))
+            if at_eval and step != last_eval:
+                last_eval = step
                 eval_start = time.time()
                 dev = evaluate("dev")
                 value = dev[task.metric]
-                best = _read(progress["best_metric"])
-                if _is_better(value, best, task.metric_mode):
+                if _is_better(value, _read(progress["best_metric"]), task.metric_mode):
                     progress["best_metric"].assign(value)
                     progress["evals_since_best"].assign(0)
                     best_manager.save(checkpoint_number=step)
                 else:
                     progress["evals_since_best"].assign_add(1)
-                recent = [l for s, l in train_losses if s > (history[-1]["step"] if history
-                                                              else 0)]
-                history.append({"step": step, "epoch": step / per_epoch,
-                                "train_loss": float(np.mean(recent)) if recent else loss,
+                recent = [l for s, l in train_losses
+                          if s > (history[-1]["step"] if history else 0)]
+                position = epoch + in_epoch / per_epoch
+                history.append({"step": step, "epoch": position,
+                                "train_loss": float(np.mean(recent)) if recent else None,
                                 "dev": dev})
                 if chief:
                     with writers["eval"].as_default(step=step):
                         for key, val in dev.items():
                             tf.summary.scalar(f"dev/{key}", val)
                 if config.verbose and chief:
-                    print(f"\n  step {step} (epoch {step / per_epoch:.2f}): dev "
+                    print(f"\n  step {step} (epoch {position:.2f}): dev "
                           + ", ".join(f"{k}={v:.4f}" for k, v in dev.items()), flush=True)
                 save_history()
                 manager.save(checkpoint_number=step)
@@ -339,9 +359,10 @@ def train(experiment, params: dict, config: RunConfig,
                         print(f"early stopping: no better dev {task.metric} in {patience} "
                               "evaluations", flush=True)
                     break
-            elif config.checkpoint_every and step % config.checkpoint_every == 0:
+            elif epoch_done or (config.checkpoint_every and done and
+                                step % config.checkpoint_every == 0):
                 manager.save(checkpoint_number=step)
-            if epoch_done:
+            if epoch_done or finished(step, epoch):
                 break
     train_seconds = _read(progress["train_seconds"]) - seconds_before
 
@@ -360,7 +381,7 @@ def train(experiment, params: dict, config: RunConfig,
         "metrics": metrics,
         "best": {"step": best_entry["step"], "epoch": best_entry["epoch"]} if best_entry else None,
         "steps": step,
-        "epochs": step / per_epoch,
+        "epochs": epoch + in_epoch / per_epoch,
         "stopped_early": stopped_early,
         "global_batch_size": global_batch,
         "train_seconds": _read(progress["train_seconds"]),
@@ -396,7 +417,7 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
     """Returns ``evaluate(split) -> metrics``: runs ``task.eval_step`` over every batch of the
     split on all replicas, gathers the per-example outputs and calls ``task.compute_metrics``."""
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # eval batches are as long as their longest example
     def eval_fn(inputs):
         out = strategy.run(lambda batch: task.eval_step(batch, model), args=(inputs,))
         return {k: strategy.gather(v, axis=0) for k, v in out.items()}
