@@ -1,0 +1,3 @@
+from layers.gru import ChoGRU, time_major_loop
+from layers.maxout import Maxout
+from layers.bert_heads import ClassificationHead, MaskedMeanPooling
