@@ -150,6 +150,8 @@ def test_early_stopping_stops_and_restores_the_best(tmp_path):
     result = _train(tmp_path, "es", learning_rate=0.0, epochs=10, patience=2)
     assert result.results["stopped_early"] and result.results["steps"] == 3 * 16
     assert result.results["best"]["step"] == 16
+    again = _train(tmp_path, "es", learning_rate=0.0, epochs=10, patience=2)
+    assert again.train_losses == [] and again.results["steps"] == 48  # stays stopped
 
 
 def test_eval_every_n_steps(tmp_path):

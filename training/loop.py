@@ -273,7 +273,9 @@ def train(experiment, params: dict, config: RunConfig,
         return step >= max_steps if max_steps else epoch >= epochs
 
     train_losses: list[tuple[int, float]] = []
-    stopped_early = False
+    # A run that had already stopped early and is started again does not train further.
+    stopped_early = bool(settings["patience"] and
+                         _read(progress["evals_since_best"]) >= settings["patience"])
     last_eval = history[-1]["step"] if history else -1
     seconds_before = _read(progress["train_seconds"])
     segment_start = time.time()
