@@ -31,6 +31,7 @@ def plot_learning_curve(history: list[dict], path: str, *, title: str, metric: s
         right.plot(epochs, [h["train"][metric] for h in history], "^--", color="tab:orange",
                    label=f"train {metric}")
     right.set_ylabel(metric, color="tab:red")
+    right.margins(y=0.15)  # room for the "best" label
     best = max(range(len(values)), key=lambda i: values[i] if values[i] is not None else -1e9)
     right.annotate(f"best {values[best]:.2f}", (epochs[best], values[best]),
                    textcoords="offset points", xytext=(0, 8), ha="center")
