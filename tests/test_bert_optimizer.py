@@ -1,0 +1,113 @@
+"""BERT's AdamW: decoupled weight decay that skips LayerNorm and biases; warm-up + linear decay."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from papers.devlin2019.model import build_classifier
+from training import optimizers
+
+
+def test_schedule_values_at_key_steps():
+    schedule = optimizers.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
+    at = lambda step: float(schedule(step))  # noqa: E731
+    assert at(0) == 0.0                                   # first update: no step yet
+    assert at(5) == pytest.approx(0.5e-3)                 # mid warm-up
+    assert at(9) == pytest.approx(0.9e-3)
+    assert at(10) == pytest.approx(1e-3 * (1 - 10 / 100))  # end of warm-up (google's line)
+    assert at(55) == pytest.approx(1e-3 * 0.45)           # mid decay
+    assert at(100) == 0.0 and at(150) == 0.0              # end, and past it
+
+
+def test_schedule_decaying_from_the_peak():
+    schedule = optimizers.WarmupLinearDecay(2e-5, total_steps=100, warmup_steps=10,
+                                            decay_from_peak=True)
+    assert float(schedule(5)) == pytest.approx(1e-5)
+    assert float(schedule(10)) == pytest.approx(2e-5)
+    assert float(schedule(55)) == pytest.approx(1e-5)
+    assert float(schedule(100)) == 0.0
+
+
+def test_schedule_config_round_trip_and_validation():
+    schedule = optimizers.WarmupLinearDecay(3e-5, total_steps=60, warmup_steps=6)
+    clone = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule))
+    assert isinstance(clone, optimizers.WarmupLinearDecay)
+    assert clone.get_config() == schedule.get_config()
+    assert float(clone(30)) == pytest.approx(float(schedule(30)))
+    no_warmup = optimizers.WarmupLinearDecay(1.0, total_steps=10, warmup_steps=0)
+    assert float(no_warmup(0)) == 1.0
+    with pytest.raises(ValueError, match="warmup_steps"):
+        optimizers.WarmupLinearDecay(1.0, total_steps=10, warmup_steps=11)
+
+
+def test_bert_adamw_settings():
+    optimizer = optimizers.bert_adamw(5e-5, total_steps=1000)
+    assert optimizer.weight_decay == pytest.approx(0.01)
+    assert optimizer.beta_1 == pytest.approx(0.9) and optimizer.beta_2 == pytest.approx(0.999)
+    assert optimizer.epsilon == pytest.approx(1e-6)
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, optimizers.WarmupLinearDecay)
+    assert schedule.warmup_steps == 100 and schedule.peak_learning_rate == 5e-5
+
+
+@pytest.fixture
+def model():
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=20, num_layers=2, num_heads=2,
+                                             hidden_dim=8, intermediate_dim=16,
+                                             max_sequence_length=16)
+    return build_classifier(backbone, 3, hidden_dims=(4,))
+
+
+def _is_layer_norm_or_bias(variable, model):
+    norm_vars = {id(v) for layer in model._flatten_layers()
+                 if isinstance(layer, keras.layers.LayerNormalization) for v in layer.weights}
+    return id(variable) in norm_vars or variable.name == "bias"
+
+
+def test_excluded_variables_are_exactly_layer_norms_and_biases(model):
+    optimizer = optimizers.bert_adamw(1e-3, total_steps=10)
+    optimizer.build(model.trainable_variables)
+    paths = {v.path: optimizers.uses_weight_decay(optimizer, v)
+             for v in model.trainable_variables}
+    for variable in model.trainable_variables:
+        assert paths[variable.path] == (not _is_layer_norm_or_bias(variable, model)), \
+            variable.path
+    # keras-hub's names, as google-research/bert's LayerNorm / bias exclusions see them.
+    assert not paths["transformer_layer_0/self_attention_layer_norm/gamma"]
+    assert not paths["transformer_layer_0/feedforward_layer_norm/beta"]
+    assert not paths["embeddings_layer_norm/gamma"]
+    assert not paths["transformer_layer_1/self_attention_layer/query/bias"]
+    assert not paths["pooled_dense/bias"]
+    assert paths["transformer_layer_0/self_attention_layer/query/kernel"]
+    assert paths["token_embedding/embeddings"] and paths["position_embedding/embeddings"]
+    assert paths["pooled_dense/kernel"]
+    head = [p for p in paths if "logits" in p]
+    assert {p: paths[p] for p in head} == {"classifier/logits/kernel": True,
+                                          "classifier/logits/bias": False}
+
+
+def test_decay_only_update_shrinks_kernels_and_leaves_norms_and_biases(model):
+    lr, wd = 0.1, 0.01
+    optimizer = optimizers.bert_adamw(lr, total_steps=10, warmup_proportion=0.0,
+                                      weight_decay=wd)
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    # Non-trivial LayerNorm scales and biases, so "unchanged" is not trivially true.
+    for v in variables:
+        if _is_layer_norm_or_bias(v, model):
+            v.assign(np.full(v.shape, 0.5, "float32"))
+    before = [np.array(v) for v in variables]
+    optimizer.apply_gradients([(np.zeros(v.shape, "float32"), v) for v in variables])
+    decayed = 0
+    for variable, old in zip(variables, before):
+        new = np.array(variable)
+        if _is_layer_norm_or_bias(variable, model):
+            np.testing.assert_array_equal(new, old, err_msg=variable.path)
+        else:
+            # lr at step 0 is the peak (no warm-up): w <- w - lr * wd * w
+            np.testing.assert_allclose(new, old * (1 - lr * wd), rtol=1e-6, err_msg=variable.path)
+            decayed += 1
+    assert decayed > 0 and decayed < len(variables)
