@@ -103,8 +103,6 @@ def check_resume(model_dir: str, experiment: str, params: dict) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    import tensorflow as tf
-
     from datasets.paths import resolve_data_dir
     from papers import registry
 

@@ -32,12 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 import numpy as np
 
@@ -229,19 +227,11 @@ def _subprocess(framework: str, args, data_path: str) -> dict:
         return json.load(f)
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def write_report(path: str, args, results: list[dict], load_before: tuple, load_after: tuple
                  ) -> str:
+    sys.path.insert(0, REPO)
+    from training import io
+
     lines = [
         "# BERT fine-tuning throughput: keras-papers vs Hugging Face (PyTorch), CPU",
         "",
@@ -263,18 +253,14 @@ def write_report(path: str, args, results: list[dict], load_before: tuple, load_
     if "keras-papers" in by and "Hugging" in by:
         ratio = by["keras-papers"]["examples_per_second"] / by["Hugging"]["examples_per_second"]
         lines += ["", f"Throughput ratio (keras-papers / PyTorch): **{ratio:.2f}x**."]
-    lines += ["", f"Machine: {_cpu_name()}, {os.cpu_count()} logical CPUs; load average "
+    lines += ["", f"Machine: {io.cpu_name()}, {os.cpu_count()} logical CPUs; load average "
                   f"{load_before[0]:.2f} before and {load_after[0]:.2f} after (other processes "
                   f"share this machine, so absolute numbers are noisy).",
               f"Command: `python bench/bert_finetune_throughput.py "
               + " ".join(f"--{k}={v}" for k, v in vars(args).items()
                          if not k.startswith("_") and k != "output") + "`", ""]
     text = "\n".join(lines)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    io.atomic_write_text(path, text)
     return text
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import statistics
-import tempfile
 import time
 
 from absl import app, flags
+
+from training import io
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sizes", ["64x50x300x256", "128x100x512x512"],
@@ -41,30 +41,6 @@ flags.DEFINE_integer("runs", 5, "Timed measurements per implementation; the medi
 flags.DEFINE_integer("steps", 3, "Calls per measurement.")
 flags.DEFINE_string("output_dir", "results", "Where the JSON and the markdown table go.")
 flags.DEFINE_integer("seed", 0, "Seed of the inputs and weights.")
-
-
-def _write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _parse_size(text: str) -> dict[str, int]:
@@ -173,7 +149,7 @@ def main(argv):
 
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": _cpu_name(),
+        "machine": io.cpu_name(),
         "cpu_count": os.cpu_count(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -188,9 +164,9 @@ def main(argv):
                                 ("steps", FLAGS.steps))),
         "rows": rows,
     }
-    _write_atomically(os.path.join(FLAGS.output_dir, "gru_benchmark.json"),
+    io.atomic_write_text(os.path.join(FLAGS.output_dir, "gru_benchmark.json"),
                       json.dumps(report, indent=2) + "\n")
-    _write_atomically(os.path.join(FLAGS.output_dir, "gru_benchmark.md"), markdown(report))
+    io.atomic_write_text(os.path.join(FLAGS.output_dir, "gru_benchmark.md"), markdown(report))
 
 
 if __name__ == "__main__":

@@ -81,15 +81,20 @@ def hardware(strategy: tf.distribute.Strategy | None = None) -> dict[str, Any]:
     if strategy is not None:
         info["strategy"] = type(strategy).__name__
         info["replicas"] = strategy.num_replicas_in_sync
+    info["cpu_model"] = cpu_name()
+    return info
+
+
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return info
+    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str | None:

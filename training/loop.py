@@ -35,10 +35,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from training import curves, io, strategies
-from training.task import Task, eval_steps, steps_per_epoch
+from training.task import Task, steps_per_epoch
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
