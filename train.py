@@ -55,6 +55,11 @@ flags.DEFINE_integer("patience", None, "Early stopping: evaluations without a be
 flags.DEFINE_bool("static_shapes", False, "Fixed-shape batches (implied on TPU).")
 flags.DEFINE_string("params", None, "Hyperparameter overrides, 'key=value,key2=value2'.")
 flags.DEFINE_bool("verbose", True, "Show a progress bar.")
+flags.DEFINE_enum("search", None, ["grid", "random", "bayesian"],
+                  "Select learning rate, batch size and epochs on dev over Devlin et al.'s "
+                  "Appendix A.3 grid: every point ('grid'), or keras-tuner's random or "
+                  "Bayesian oracle for --max_trials points. Each run goes to MODEL_DIR/<point>.")
+flags.DEFINE_integer("max_trials", 6, "With --search=random or bayesian: trials to run.")
 
 
 def list_experiments() -> str:
@@ -100,6 +105,49 @@ def check_resume(model_dir: str, experiment: str, params: dict) -> None:
             f"{saved.get('params')}; use another --model_dir (this run: {experiment}, {params})")
 
 
+def run_search(experiment, params: dict, strategy) -> int:
+    """Trains one run per hyperparameter point and keeps the best dev metric (search.json)."""
+    from papers.devlin2019 import grid
+    from training import io, loop, strategies
+
+    if FLAGS.batch_size or FLAGS.epochs or FLAGS.train_steps:
+        raise app.UsageError("--search chooses batch size and epochs: drop --batch_size, "
+                             "--epochs and --train_steps")
+
+    def run(point_params: dict) -> float:
+        point = {k: point_params[k] for k in grid.PAPER_GRID}
+        model_dir = os.path.join(FLAGS.model_dir, grid.run_name(point))
+        check_resume(model_dir, experiment.name, point_params)
+        if strategies.is_chief(strategy):
+            io.atomic_write_json(os.path.join(model_dir, "config.json"), {
+                "experiment": experiment.name, "params": point_params,
+                "command": " ".join(sys.argv), "seed": FLAGS.seed})
+        result = loop.train(experiment, point_params, run_config(model_dir, FLAGS.seed),
+                            strategy=strategy)
+        value = result.results["metrics"]["dev"][experiment.metric]
+        print(f"{grid.run_name(point)}: dev {experiment.metric}={value:.2f}", flush=True)
+        return value
+
+    if FLAGS.search == "grid":
+        trials = [(p, run(p)) for _, p in grid.grid_runs(params)]
+        best_params, best_value = grid.select_best(trials)
+    else:
+        found = grid.search(FLAGS.search, FLAGS.max_trials, run, base_params=params,
+                            seed=FLAGS.seed,
+                            directory=os.path.join(FLAGS.model_dir, "keras_tuner"))
+        trials, best_params, best_value = found.trials, found.params, found.value
+    best = {k: best_params[k] for k in grid.PAPER_GRID}
+    if strategies.is_chief(strategy):
+        io.atomic_write_json(os.path.join(FLAGS.model_dir, "search.json"), {
+            "experiment": experiment.name, "search": FLAGS.search, "metric": experiment.metric,
+            "best": best, "best_dev": best_value,
+            "trials": [{"point": {k: p[k] for k in grid.PAPER_GRID}, "dev": v}
+                       for p, v in trials]})
+    print(f"best on dev: {grid.run_name(best)} ({experiment.metric}={best_value:.2f}); "
+          f"its run is {os.path.join(FLAGS.model_dir, grid.run_name(best))}")
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -124,6 +172,8 @@ def main(argv):
 
     strategy = strategies.get_strategy(FLAGS.strategy, tpu=FLAGS.tpu,
                                        num_cpu_devices=FLAGS.num_cpu_devices)
+    if FLAGS.search:
+        return run_search(experiment, params, strategy)
     seeds = [int(s) for s in FLAGS.seeds] if FLAGS.seeds else [FLAGS.seed]
     for seed in seeds:
         model_dir = (os.path.join(FLAGS.model_dir, f"seed_{seed}") if FLAGS.seeds

@@ -139,3 +139,28 @@ def test_evaluate_cli_and_table(data_dir, tmp_path):
     assert f"{results['metrics']['dev']['accuracy']:.2f}" in row
     out = _cli("evaluate.py", "--table=nosuchpaper", f"--results_dir={tmp_path}")
     assert out.returncode != 0 and "unknown paper 'nosuchpaper'" in out.stderr
+
+
+@pytest.mark.parametrize("search", ["random", "bayesian"])
+def test_search_over_the_appendix_a3_grid_keeps_the_best_dev_run(tmp_path, search):
+    import train
+    from tests.toy_task import TOY
+
+    train.FLAGS(["train.py", f"--model_dir={tmp_path}", f"--search={search}", "--max_trials=3",
+                 "--verbose=false"])
+    try:
+        assert train.run_search(TOY, dict(TOY.hparams), tf.distribute.get_strategy()) == 0
+    finally:
+        train.FLAGS.unparse_flags()
+    summary = json.loads((tmp_path / "search.json").read_text())
+    assert len(summary["trials"]) == 3
+    devs = [t["dev"] for t in summary["trials"]]
+    assert summary["best_dev"] == max(devs)
+    for trial in summary["trials"]:
+        point = trial["point"]
+        assert point["learning_rate"] in (5e-5, 3e-5, 2e-5)
+        assert point["batch_size"] in (16, 32) and point["epochs"] in (2, 3, 4)
+        name = f"lr{point['learning_rate']:g}_bs{point['batch_size']}_ep{point['epochs']}"
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        assert results["metrics"]["dev"]["accuracy"] == trial["dev"]
+        assert results["global_batch_size"] == point["batch_size"]
