@@ -221,7 +221,7 @@ def train(experiment, params: dict, config: RunConfig,
             print(f"resumed from {manager.latest_checkpoint} at step "
                   f"{_read(optimizer.iterations)} (epoch {_read(progress['epoch'])}, step "
                   f"{_read(progress['step_in_epoch'])} of it)", flush=True)
-    step = first_step = _read(optimizer.iterations)
+    step = _read(optimizer.iterations)
     history = [h for h in history if h["step"] <= step]
 
     writers = {}
@@ -276,7 +276,6 @@ def train(experiment, params: dict, config: RunConfig,
     stopped_early = bool(settings["patience"] and
                          _read(progress["evals_since_best"]) >= settings["patience"])
     last_eval = history[-1]["step"] if history else -1
-    seconds_before = _read(progress["train_seconds"])
     segment_start = time.time()
     epoch, in_epoch = _read(progress["epoch"]), _read(progress["step_in_epoch"])
     while not finished(step, epoch) and not stopped_early:
@@ -365,7 +364,6 @@ def train(experiment, params: dict, config: RunConfig,
                 manager.save(checkpoint_number=step)
             if epoch_done or finished(step, epoch):
                 break
-    train_seconds = _read(progress["train_seconds"]) - seconds_before
 
     if best_manager.latest_checkpoint:
         best_checkpoint.restore(best_manager.latest_checkpoint).expect_partial()
@@ -387,8 +385,9 @@ def train(experiment, params: dict, config: RunConfig,
         "global_batch_size": global_batch,
         "train_seconds": _read(progress["train_seconds"]),
         "wall_seconds": time.time() - started,
-        "examples_per_second": ((step - first_step) * global_batch / train_seconds
-                                if step > first_step and train_seconds > 0 else None),
+        # over all of the run's training segments (a resumed run included), evaluation excluded
+        "examples_per_second": (step * global_batch / _read(progress["train_seconds"])
+                                if step and _read(progress["train_seconds"]) > 0 else None),
         "hardware": io.hardware(strategy),
         "versions": io.package_versions(),
         "git_commit": io.git_commit(),

@@ -4,7 +4,8 @@
 ``paper_table(paper, runs)`` groups the runs of that paper's experiments and prints, per
 experiment and split, the mean ± sample std over seeds of the experiment's metric (and of any
 other metric a reported number uses), the number of seeds, throughput and wall time, and the
-paper's reported numbers with their source.
+paper's reported numbers with their source. Throughput and training time cover all of a run's
+training segments (a resumed run included) and exclude evaluation.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def paper_table(experiments, runs: list[dict]) -> str:
     for run in runs:
         by_name[run["experiment"]].append(run)
     lines = ["| experiment | split | metric | paper | ours (mean ± std) | seeds | "
-             "train ex/s | wall s |",
+             "train ex/s | train s |",
              "|---|---|---|---|---|---|---|---|"]
     for exp in experiments:
         exp_runs = by_name.get(exp.name, [])
@@ -64,13 +65,13 @@ def paper_table(experiments, runs: list[dict]) -> str:
                 if not values and not reported:
                     continue
                 paper = "; ".join(f"{r.value:g} ({r.source})" for r in reported) or "-"
-                speed = [run["examples_per_second"] for run in exp_runs
-                         if run.get("examples_per_second")]
-                wall = [run["wall_seconds"] for run in exp_runs]
+                speed = [_examples_per_second(run) for run in exp_runs]
+                speed = [v for v in speed if v]
+                train_s = [run["train_seconds"] for run in exp_runs]
                 lines.append(
                     f"| {exp.name} | {split} | {metric} | {paper} | {mean_std(values)} | "
-                    f"{len(values)} | {statistics.mean(speed):.0f} | "
-                    f"{statistics.mean(wall):.0f} |" if values else
+                    f"{len(values)} | {statistics.mean(speed) if speed else 0:.0f} | "
+                    f"{statistics.mean(train_s):.0f} |" if values else
                     f"| {exp.name} | {split} | {metric} | {paper} | not run | 0 | - | - |")
     return "\n".join(lines)
 
@@ -78,3 +79,12 @@ def paper_table(experiments, runs: list[dict]) -> str:
 def _split_order(split: str) -> int:
     order = {"train": 0, "dev": 1, "test": 2}
     return order.get(split, 3)
+
+
+def _examples_per_second(run: dict) -> float | None:
+    """Training examples per second over the whole run (evaluation excluded)."""
+    if run.get("examples_per_second"):
+        return run["examples_per_second"]
+    if run.get("train_seconds"):
+        return run["steps"] * run["global_batch_size"] / run["train_seconds"]
+    return None
