@@ -3,7 +3,7 @@
 ``collect(results_dir)`` finds every ``results.json`` below a folder (local or ``gs://``);
 ``paper_table(paper, runs)`` groups the runs of that paper's experiments and prints, per
 experiment and split, the mean ± sample std over seeds of the experiment's metric (and of any
-other metric a reported number uses), the number of seeds, throughput and wall time, and the
+other metric a reported number uses), the number of seeds, throughput and training time, and the
 paper's reported numbers with their source. Throughput and training time cover all of a run's
 training segments (a resumed run included) and exclude evaluation.
 """
