@@ -43,37 +43,65 @@ def mean_std(values: list[float]) -> str:
 
 
 def paper_table(experiments, runs: list[dict]) -> str:
-    """A markdown table: one line per (experiment, split, metric)."""
-    by_name = defaultdict(list)
+    """A markdown table: one line per (experiment and its overrides, split, metric).
+
+    Runs of one experiment with different hyperparameters (``--params``, ``--epochs``…) are
+    separate rows, named by what differs from the registered defaults.
+    """
+    groups = defaultdict(list)
     for run in runs:
-        by_name[run["experiment"]].append(run)
+        groups[run["experiment"]].append(run)
     lines = ["| experiment | split | metric | paper | ours (mean ± std) | seeds | "
              "train ex/s | train s |",
              "|---|---|---|---|---|---|---|---|"]
     for exp in experiments:
-        exp_runs = by_name.get(exp.name, [])
-        metrics = [exp.metric] + sorted({r.metric for r in exp.reported
-                                         if r.metric and r.metric != exp.metric})
-        splits = sorted({s for run in exp_runs for s in run["metrics"]} |
-                        {r.split for r in exp.reported}, key=_split_order)
-        for split in splits or ["dev"]:
-            for metric in metrics:
-                values = [run["metrics"][split][metric] for run in exp_runs
-                          if metric in run["metrics"].get(split, {})]
-                reported = [r for r in exp.reported
-                            if r.split == split and (r.metric or exp.metric) == metric]
-                if not values and not reported:
-                    continue
-                paper = "; ".join(f"{r.value:g} ({r.source})" for r in reported) or "-"
-                speed = [_examples_per_second(run) for run in exp_runs]
-                speed = [v for v in speed if v]
-                train_s = [run["train_seconds"] for run in exp_runs]
-                lines.append(
-                    f"| {exp.name} | {split} | {metric} | {paper} | {mean_std(values)} | "
-                    f"{len(values)} | {statistics.mean(speed) if speed else 0:.0f} | "
-                    f"{statistics.mean(train_s):.0f} |" if values else
-                    f"| {exp.name} | {split} | {metric} | {paper} | not run | 0 | - | - |")
+        by_setting = defaultdict(list)
+        for run in groups.get(exp.name, []):
+            by_setting[_setting(exp, run)].append(run)
+        for setting in sorted(by_setting) or [""]:
+            lines += _rows(exp, setting, by_setting.get(setting, []))
     return "\n".join(lines)
+
+
+def _setting(exp, run: dict) -> str:
+    """What a run changed: hyperparameters that differ from the defaults, and the epochs."""
+    changed = [f"{k}={v}" for k, v in sorted(run["params"].items())
+               if k in exp.hparams and _as_json(exp.hparams[k]) != v]
+    epochs = run.get("config", {}).get("epochs")
+    if epochs is not None and epochs != exp.hparams.get("epochs"):
+        changed.append(f"epochs={epochs}")
+    return ", ".join(changed)
+
+
+def _as_json(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _rows(exp, setting: str, exp_runs: list[dict]) -> list[str]:
+    name = f"{exp.name} ({setting})" if setting else exp.name
+    metrics = [exp.metric] + sorted({r.metric for r in exp.reported
+                                     if r.metric and r.metric != exp.metric})
+    splits = sorted({s for run in exp_runs for s in run["metrics"]} |
+                    {r.split for r in exp.reported}, key=_split_order)
+    lines = []
+    for split in splits or ["dev"]:
+        for metric in metrics:
+            values = [run["metrics"][split][metric] for run in exp_runs
+                      if metric in run["metrics"].get(split, {})]
+            reported = [r for r in exp.reported
+                        if r.split == split and (r.metric or exp.metric) == metric]
+            if not values and not reported:
+                continue
+            paper = "; ".join(f"{r.value:g} ({r.source})" for r in reported) or "-"
+            if not values:
+                lines.append(f"| {name} | {split} | {metric} | {paper} | not run | 0 | - | - |")
+                continue
+            speed = [v for v in map(_examples_per_second, exp_runs) if v]
+            train_s = [run["train_seconds"] for run in exp_runs]
+            lines.append(f"| {name} | {split} | {metric} | {paper} | {mean_std(values)} | "
+                         f"{len(values)} | {statistics.mean(speed) if speed else 0:.0f} | "
+                         f"{statistics.mean(train_s):.0f} |")
+    return lines
 
 
 def _split_order(split: str) -> int:
