@@ -105,6 +105,17 @@ def check_resume(model_dir: str, experiment: str, params: dict) -> None:
             f"{saved.get('params')}; use another --model_dir (this run: {experiment}, {params})")
 
 
+def start_run(model_dir: str, experiment: str, params: dict, seed: int, strategy) -> None:
+    """Checks that ``model_dir`` may be (re)used, then records the run in its config.json."""
+    from training import io, strategies
+
+    check_resume(model_dir, experiment, params)
+    if strategies.is_chief(strategy):
+        io.atomic_write_json(os.path.join(model_dir, "config.json"), {
+            "experiment": experiment, "params": params, "command": " ".join(sys.argv),
+            "seed": seed})
+
+
 def run_search(experiment, params: dict, strategy) -> int:
     """Trains one run per hyperparameter point and keeps the best dev metric (search.json)."""
     from papers.devlin2019 import grid
@@ -117,11 +128,7 @@ def run_search(experiment, params: dict, strategy) -> int:
     def run(point_params: dict) -> float:
         point = {k: point_params[k] for k in grid.PAPER_GRID}
         model_dir = os.path.join(FLAGS.model_dir, grid.run_name(point))
-        check_resume(model_dir, experiment.name, point_params)
-        if strategies.is_chief(strategy):
-            io.atomic_write_json(os.path.join(model_dir, "config.json"), {
-                "experiment": experiment.name, "params": point_params,
-                "command": " ".join(sys.argv), "seed": FLAGS.seed})
+        start_run(model_dir, experiment.name, point_params, FLAGS.seed, strategy)
         result = loop.train(experiment, point_params, run_config(model_dir, FLAGS.seed),
                             strategy=strategy)
         value = result.results["metrics"]["dev"][experiment.metric]
@@ -168,7 +175,7 @@ def main(argv):
         raise app.UsageError(str(e))
     FLAGS.data_dir = resolve_data_dir(FLAGS.data_dir)
 
-    from training import io, loop, strategies
+    from training import loop, strategies
 
     strategy = strategies.get_strategy(FLAGS.strategy, tpu=FLAGS.tpu,
                                        num_cpu_devices=FLAGS.num_cpu_devices)
@@ -178,11 +185,7 @@ def main(argv):
     for seed in seeds:
         model_dir = (os.path.join(FLAGS.model_dir, f"seed_{seed}") if FLAGS.seeds
                      else FLAGS.model_dir)
-        check_resume(model_dir, experiment.name, params)
-        if strategies.is_chief(strategy):
-            io.atomic_write_json(os.path.join(model_dir, "config.json"), {
-                "experiment": experiment.name, "params": params,
-                "command": " ".join(sys.argv), "seed": seed})
+        start_run(model_dir, experiment.name, params, seed, strategy)
         result = loop.train(experiment, params, run_config(model_dir, seed), strategy=strategy)
         metrics = result.results["metrics"]
         logging.info("%s seed %d: %s", experiment.name, seed, metrics)

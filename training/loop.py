@@ -123,6 +123,16 @@ def _progress_variables() -> dict[str, tf.Variable]:
             "evals_since_best": var(0, tf.int64), "train_seconds": var(0.0, tf.float64)}
 
 
+def _build_model(task: Task, static_shapes: bool = False) -> keras.Model:
+    """``task.build_model()``, called once on a dev batch if it has no weights yet."""
+    model = task.build_model()
+    if not model.built:
+        features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False, seed=0,
+                                                static_shapes=static_shapes)))
+        model(features, training=False)
+    return model
+
+
 def _read(variable) -> Any:
     """The value of a (possibly mirrored, possibly Keras) scalar variable as a Python number."""
     if isinstance(variable, keras.Variable):
@@ -192,11 +202,7 @@ def train(experiment, params: dict, config: RunConfig,
     steps_per_loop = max(1, config.steps_per_loop)
 
     with strategy.scope():
-        model = task.build_model()
-        if not model.built:
-            features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False,
-                                                    seed=config.seed, static_shapes=static)))
-            model(features, training=False)
+        model = _build_model(task, static_shapes=static)
         optimizer = task.build_optimizer(total_steps)
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -446,9 +452,6 @@ def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
     if latest is None:
         raise FileNotFoundError(f"no best checkpoint in {best_dir}: train the run first")
     with strategy.scope():
-        model = task.build_model()
-        if not model.built:
-            features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False, seed=0)))
-            model(features, training=False)
+        model = _build_model(task)
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
     return task, model
