@@ -111,3 +111,64 @@ def test_decay_only_update_shrinks_kernels_and_leaves_norms_and_biases(model):
             np.testing.assert_allclose(new, old * (1 - lr * wd), rtol=1e-6, err_msg=variable.path)
             decayed += 1
     assert decayed > 0 and decayed < len(variables)
+
+
+def _numpy_bert_adamw(w, grads, lrs, *, wd, decay, bias_correction, b1=0.9, b2=0.999,
+                      eps=1e-6):
+    """google-research/bert ``AdamWeightDecayOptimizer`` (and, with ``bias_correction``,
+    ``torch.optim.AdamW``), transcribed in numpy."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = (m / (1 - b1 ** t), v / (1 - b2 ** t)) if bias_correction else (m, v)
+        update = m_hat / (np.sqrt(v_hat) + eps) + (wd * w if decay else 0.0)
+        w = w - lr * update
+    return w
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_bert_adamw_update_equals_the_reference_rule(bias_correction):
+    rng = np.random.default_rng(0)
+    # Gradients of BERT's per-element size, where the placement of ε matters.
+    kernel0 = rng.normal(size=(4, 3)).astype("float32")
+    bias0 = rng.normal(size=(3,)).astype("float32")
+    grads = [(rng.normal(size=(4, 3)) * 1e-5).astype("float32") for _ in range(4)]
+    bias_grads = [(rng.normal(size=(3,)) * 1e-5).astype("float32") for _ in range(4)]
+    lr, total, wd = 1e-3, 4, 0.01
+    optimizer = optimizers.bert_adamw(lr, total_steps=total, warmup_proportion=0.5,
+                                      weight_decay=wd, bias_correction=bias_correction)
+    kernel = keras.Variable(kernel0, name="kernel")
+    bias = keras.Variable(bias0, name="bias")
+    optimizer.build([kernel, bias])
+    schedule = optimizer._learning_rate
+    lrs = [float(schedule(s)) for s in range(total)]
+    for g, gb in zip(grads, bias_grads):
+        optimizer.apply_gradients([(g, kernel), (gb, bias)])
+    np.testing.assert_allclose(
+        np.asarray(kernel), _numpy_bert_adamw(kernel0.astype("float64"), grads, lrs, wd=wd,
+                                              decay=True, bias_correction=bias_correction),
+        rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(bias), _numpy_bert_adamw(bias0.astype("float64"), bias_grads, lrs, wd=wd,
+                                            decay=False, bias_correction=bias_correction),
+        rtol=1e-5, atol=1e-7)
+    # Keras's own AdamW puts ε elsewhere: on these gradients it moves the weights differently.
+    if bias_correction:
+        keras_adamw = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=wd,
+                                             epsilon=1e-6)
+        other = keras.Variable(kernel0, name="kernel")
+        keras_adamw.build([other])
+        for g in grads:
+            keras_adamw.apply_gradients([(g, other)])
+        assert not np.allclose(np.asarray(other), np.asarray(kernel), rtol=1e-5, atol=1e-7)
+
+
+def test_bert_adamw_config_round_trip():
+    optimizer = optimizers.bert_adamw(3e-5, total_steps=50, bias_correction=True)
+    clone = optimizers.BertAdamW.from_config(optimizer.get_config())
+    assert isinstance(clone, optimizers.BertAdamW) and clone.bias_correction
+    assert clone.epsilon == pytest.approx(1e-6) and clone.weight_decay == pytest.approx(0.01)
+    assert not optimizers.bert_adamw(3e-5, total_steps=50).bias_correction
+    with pytest.raises(ValueError, match="amsgrad"):
+        optimizers.BertAdamW(amsgrad=True)

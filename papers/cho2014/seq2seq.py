@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from datasets import batching
 from papers.cho2014.model import RNNEncoderDecoder
 from training.task import Task
 
@@ -162,28 +163,16 @@ class ReverseSeq2SeqTask(Task):
     def dataset(self, split: str, *, batch_size: int, training: bool, seed: int,
                 epoch: int = 0, input_context: tf.distribute.InputContext | None = None,
                 static_shapes: bool = False) -> tf.data.Dataset:
-        """Batches ``({"source", "decoder_input"}, target, weights)``; shapes are always
-        static (see the module docstring), whatever ``static_shapes``."""
-        data = self._data[split]
-        source, decoder_input, target = data["source"], data["decoder_input"], data["target"]
-        weights = np.ones((len(source),), np.float32)
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            shard = slice(input_context.input_pipeline_id, None,
-                          input_context.num_input_pipelines)
-            source, decoder_input = source[shard], decoder_input[shard]
-            target, weights = target[shard], weights[shard]
-        if not training:
-            # Pad to whole batches with weight-0 examples (all-<pad> sources).
-            missing = -len(source) % batch_size
-            source, decoder_input, target, weights = (
-                np.concatenate([a, np.zeros((missing, *a.shape[1:]), a.dtype)])
-                for a in (source, decoder_input, target, weights))
-        ds = tf.data.Dataset.from_tensor_slices(
-            ({"source": source, "decoder_input": decoder_input}, target, weights))
+        """Batches ``({"source", "decoder_input"}, target, weights)`` from
+        :mod:`datasets.batching`; shapes are always static (see the module docstring),
+        whatever ``static_shapes``."""
+        ds = tf.data.Dataset.from_tensor_slices(dict(self._data[split]))
         if training:
-            ds = ds.shuffle(len(source), seed=int(seed) * 1_000_003 + int(epoch),
-                            reshuffle_each_iteration=False)
-        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+            return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
+                                          label_key="target", static_shapes=True,
+                                          input_context=input_context)
+        return batching.eval_batches(ds, batch_size, label_key="target", static_shapes=True,
+                                     input_context=input_context)
 
     def build_model(self) -> keras.Model:
         p = self.params

@@ -70,6 +70,8 @@ BASE_HPARAMS: dict[str, Any] = {
     "warmup_proportion": 0.1,
     "weight_decay": 0.01,
     "adam_epsilon": 1e-6,
+    # False: google-research/bert's update m / (√v + ε); True: torch.optim.AdamW's (bias-corrected)
+    "adam_bias_correction": False,
     "dropout": 0.1,
     "clip_norm": 1.0,
     "truncation": "longest_first",
@@ -181,7 +183,8 @@ class BertClassificationTask(Task):
             float(self.params["learning_rate"]), total_steps,
             warmup_proportion=float(self.params["warmup_proportion"]),
             weight_decay=float(self.params["weight_decay"]),
-            epsilon=float(self.params["adam_epsilon"]))
+            epsilon=float(self.params["adam_epsilon"]),
+            bias_correction=bool(self.params.get("adam_bias_correction", False)))
 
     def loss(self, labels, outputs) -> tf.Tensor:
         return keras.losses.sparse_categorical_crossentropy(
