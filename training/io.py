@@ -108,4 +108,6 @@ def git_commit() -> str | None:
         return None
     if out.returncode != 0:
         return None
+    if dirty.returncode != 0:  # e.g. the index was locked: say so rather than claim "clean"
+        return out.stdout.strip() + "-status-unknown"
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
