@@ -184,7 +184,7 @@ class BertClassificationTask(Task):
             warmup_proportion=float(self.params["warmup_proportion"]),
             weight_decay=float(self.params["weight_decay"]),
             epsilon=float(self.params["adam_epsilon"]),
-            bias_correction=bool(self.params.get("adam_bias_correction", False)))
+            bias_correction=bool(self.params["adam_bias_correction"]))
 
     def loss(self, labels, outputs) -> tf.Tensor:
         return keras.losses.sparse_categorical_crossentropy(
