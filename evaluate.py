@@ -2,11 +2,12 @@ r"""Evaluates trained runs, prints paper tables, and predicts with a trained mod
 
 Examples:
 
-    # the best checkpoint of a run on one split
-    python evaluate.py --experiment=cho2014/sst2_gru --model_dir=runs/gru --split=test
+    # the best checkpoint of a run on one split (the paper's test protocol)
+    python evaluate.py --model_dir=runs/gru --split=test
     # a paper's table with the reproduced numbers beside the paper's (markdown)
     python evaluate.py --table=cho2014 --results_dir=runs
-    # labels with probabilities (pairs separated by a tab)
+    # labels with probabilities (pairs separated by a tab); attention pictures where the task
+    # draws them
     python evaluate.py --model_dir=runs/sst2 --predict="a gripping, funny film"
     python evaluate.py --model_dir=runs/mrpc --predict_file=pairs.tsv
 """
@@ -15,89 +16,127 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from absl import app, flags
 
+from training import cli
+
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("experiment", None, "The run's experiment (default: from its config.json).")
+flags.DEFINE_string("experiment", None, "Check that the run is of this experiment.")
 flags.DEFINE_string("model_dir", None, "The run's model dir.")
 flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR).")
-flags.DEFINE_string("split", "test", "Split to evaluate.")
-flags.DEFINE_integer("batch_size", None, "Evaluation batch size (default: the experiment's).")
+flags.DEFINE_string("cache_dir", None, "Work shared by runs (default: $KERAS_PAPERS_CACHE_DIR, "
+                    "else ~/.cache/keras_papers).")
+flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Split to evaluate.")
+flags.DEFINE_integer("batch_size", None, "Evaluation batch size (default: the run's).")
 flags.DEFINE_string("table", None, "Print this paper's table (e.g. cho2014) from --results_dir.")
 flags.DEFINE_string("results_dir", "runs", "Folder searched for results.json files.")
-flags.DEFINE_string("predict", None, "A text (or 'a<TAB>b' pair) to label.")
-flags.DEFINE_string("predict_file", None, "A file with one text (or tab-separated pair) a line.")
+flags.DEFINE_string("predict", None, "An input to label: a text, 'a<TAB>b' for a pair, or an "
+                    "image path, as the task takes.")
+flags.DEFINE_string("predict_file", None, "A file with one input a line.")
+flags.DEFINE_string("output_dir", None, "Where --predict writes pictures (default: "
+                    "MODEL_DIR/predictions).")
+flags.DEFINE_bool("tf_logs", False, "Show TensorFlow's C++ start-up and runtime log lines.")
 
 
-def _run_params(model_dir: str, experiment: str | None):
-    import tensorflow as tf
-
+def _read_run(model_dir: str, experiment: str | None):
+    """The run's experiment and hyperparameters, from its ``config.json``."""
     from papers import registry
-    from training import io
+    from training import run_dir
 
-    path = os.path.join(model_dir, "config.json")
-    if not tf.io.gfile.exists(path):
-        raise app.UsageError(f"{path} not found: --model_dir must be a trained run's folder")
-    saved = io.read_json(path)
-    name = experiment or saved["experiment"]
+    saved = run_dir.read_config(model_dir)
+    if saved is None:
+        raise app.UsageError(f"{run_dir.config_path(model_dir)} not found: --model_dir must be "
+                             "a trained run's folder")
+    if experiment and experiment != saved["experiment"]:
+        raise app.UsageError(f"{model_dir} holds {saved['experiment']}, not {experiment}")
     try:
-        exp = registry.get(name)
+        exp = registry.get(saved["experiment"])
+        return exp, exp.params_with_overrides(saved["params"])
     except ValueError as e:
-        raise app.UsageError(str(e))
-    if name != saved["experiment"]:
-        raise app.UsageError(f"{model_dir} holds {saved['experiment']}, not {name}")
-    return exp, exp.params_with_overrides(saved["params"])
+        raise app.UsageError(f"{run_dir.config_path(model_dir)}: {e}") from None
 
 
+def _prediction_inputs() -> list[str]:
+    from datasets import files
+
+    inputs = []
+    if FLAGS["predict"].present:
+        if not FLAGS.predict.strip():
+            raise app.UsageError("--predict is empty: give a text (or 'a<TAB>b', or an image "
+                                 "path)")
+        inputs.append(FLAGS.predict)
+    if FLAGS.predict_file:
+        inputs += [line for _, line in files.read_lines(FLAGS.predict_file)]
+        if not inputs:
+            raise app.UsageError(f"{FLAGS.predict_file} has no inputs")
+    return inputs
+
+
+def _table() -> int:
+    from papers import registry
+    from training import report
+
+    try:
+        experiments = registry.by_paper(FLAGS.table)
+        runs = report.collect(FLAGS.results_dir)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e)) from None
+    print(report.paper_table(FLAGS.table, experiments, runs, FLAGS.results_dir))
+    return 0
+
+
+@cli.main_with_user_errors
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from datasets.paths import resolve_data_dir
-    from papers import registry
-    from training import io, loop, report
-
     if FLAGS.table:
-        try:
-            experiments = registry.by_paper(FLAGS.table)
-        except ValueError as e:
-            raise app.UsageError(str(e))
-        print(f"## {FLAGS.table}: paper vs ours (runs under {FLAGS.results_dir})\n")
-        print(report.paper_table(experiments, report.collect(FLAGS.results_dir)))
-        return 0
+        return _table()
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required (or --table)")
-    exp, params = _run_params(FLAGS.model_dir, FLAGS.experiment)
-    data_dir = resolve_data_dir(FLAGS.data_dir)
-    task, model = loop.restore_best(exp, params, FLAGS.model_dir, data_dir)
-
-    if FLAGS.predict or FLAGS.predict_file:
-        texts = [FLAGS.predict] if FLAGS.predict else []
-        if FLAGS.predict_file:
-            import tensorflow as tf
-
-            with tf.io.gfile.GFile(FLAGS.predict_file) as f:
-                texts += [line.rstrip("\n") for line in f if line.strip()]
-        if not hasattr(task, "predict_texts"):
-            raise app.UsageError(f"{exp.name} does not support --predict")
-        for text, prediction in zip(texts, task.predict_texts(model, texts)):
-            print(json.dumps({"text": text, **prediction}, ensure_ascii=False))
-        return 0
-
-    batch = FLAGS.batch_size or params.get("batch_size", 32)
+    if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
+        raise app.UsageError(f"--batch_size must be at least 1, got {FLAGS.batch_size}")
+    exp, params = _read_run(FLAGS.model_dir, FLAGS.experiment)
+    cli.import_tensorflow(FLAGS.tf_logs)
     import tensorflow as tf
 
+    from datasets.paths import resolve_data_dir
+
+    predicting = FLAGS["predict"].present or FLAGS.predict_file
+    inputs = _prediction_inputs() if predicting else []
+
+    from training import io, loop
+
+    task, model = loop.restore_best(exp, params, FLAGS.model_dir, resolve_data_dir(
+        FLAGS.data_dir), cache_dir=FLAGS.cache_dir)
+    if predicting:
+        output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
+        try:
+            predictions = task.predict(model, inputs, output_dir)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
+        for text, prediction in zip(inputs, predictions):
+            print(json.dumps({"input": text, **prediction}, ensure_ascii=False))
+        return 0
+
     evaluate = loop.make_evaluator(task, model, tf.distribute.get_strategy(),
-                                   per_replica_batch=batch)
-    metrics = evaluate(FLAGS.split)
-    io.atomic_write_json(os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json"),
-                         {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics})
-    print(json.dumps({"experiment": exp.name, "split": FLAGS.split, "metrics": metrics},
-                     indent=2))
+                                   per_replica_batch=FLAGS.batch_size or params["batch_size"],
+                                   final=True)
+    metrics, _ = evaluate(FLAGS.split)
+    record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics}
+    print(json.dumps(record, indent=2), flush=True)
     for r in exp.reported:
         if r.split == FLAGS.split:
-            print(f"paper: {r.value:g} {r.metric or exp.metric} ({r.source})")
+            print(f"paper: {r.value:g} {r.metric or exp.metric} ({r.source})", flush=True)
+    path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
+    try:
+        io.atomic_write_json(path, record)
+    except OSError as e:
+        print(f"evaluate.py: error: the metrics are printed above, but {path} could not be "
+              f"written ({e.strerror or e})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,16 +11,18 @@ Examples:
         --strategy=tpu --tpu=local
 
 A run writes into ``--model_dir`` (see ``training/loop.py``); with several ``--seeds`` each seed
-gets ``MODEL_DIR/seed_N``. Re-running the same command resumes from the latest checkpoint.
+gets ``MODEL_DIR/seed_N``. Re-running the same command resumes from the latest checkpoint; a
+command with other settings is refused (``training/run_dir.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from absl import app, flags, logging
+
+from training import cli
 
 FLAGS = flags.FLAGS
 
@@ -30,15 +32,23 @@ flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and results
                     "(local or gs://).")
 flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR, else "
                     "the online source).")
+flags.DEFINE_string("cache_dir", None, "Work shared by runs, e.g. image features (default: "
+                    "$KERAS_PAPERS_CACHE_DIR, else ~/.cache/keras_papers).")
 flags.DEFINE_enum("strategy", "default",
                   ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or grpc address, or 'local' (TPU VM / Colab).")
+flags.DEFINE_float("tpu_timeout", 120.0, "Seconds to wait for the TPU to answer.")
 flags.DEFINE_integer("num_cpu_devices", 1, "With --strategy=mirrored and no GPU: split the CPU "
                      "into this many logical devices (replicas).")
-flags.DEFINE_integer("batch_size", None, "Global batch size (default: the experiment's).")
-flags.DEFINE_integer("epochs", None, "Epochs (default: the experiment's).")
-flags.DEFINE_integer("train_steps", None, "Total training steps; overrides --epochs.")
+flags.DEFINE_integer("batch_size", None, "Global batch size (the batch_size hyperparameter).")
+flags.DEFINE_integer("epochs", None, "Epochs (the epochs hyperparameter).")
+flags.DEFINE_integer("train_steps", None, "Total training steps, instead of epochs (the "
+                     "train_steps hyperparameter).")
+flags.DEFINE_float("clip_norm", None, "Clip the global-batch gradient to this global norm; 0: "
+                   "off (the clip_norm hyperparameter).")
+flags.DEFINE_integer("patience", None, "Early stopping: evaluations without a better dev "
+                     "metric; 0: off (the patience hyperparameter).")
 flags.DEFINE_integer("eval_every", 0, "Evaluate on dev every N steps (0: every epoch).")
 flags.DEFINE_integer("steps_per_loop", 20, "Training steps per tf.function call.")
 flags.DEFINE_integer("checkpoint_every", 0, "Also checkpoint every N steps (0: at evaluations).")
@@ -48,18 +58,20 @@ flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism.")
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Keras dtype policy.")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_float("clip_norm", None, "Clip the gradient's global norm (default: the "
-                   "experiment's clip_norm, if any).")
-flags.DEFINE_integer("patience", None, "Early stopping: evaluations without a better dev "
-                     "metric (default: the experiment's; 0 turns it off).")
 flags.DEFINE_bool("static_shapes", False, "Fixed-shape batches (implied on TPU).")
 flags.DEFINE_string("params", None, "Hyperparameter overrides, 'key=value,key2=value2'.")
-flags.DEFINE_bool("verbose", True, "Show a progress bar.")
+flags.DEFINE_bool("extend", False, "Train an existing run for longer: --epochs or "
+                  "--train_steps may grow; every other setting must stay the same.")
+flags.DEFINE_bool("verbose", True, "Show a progress line and per-evaluation results.")
+flags.DEFINE_bool("tf_logs", False, "Show TensorFlow's C++ start-up and runtime log lines.")
 flags.DEFINE_enum("search", None, ["grid", "random", "bayesian"],
-                  "Select learning rate, batch size and epochs on dev over Devlin et al.'s "
-                  "Appendix A.3 grid: every point ('grid'), or keras-tuner's random or "
+                  "Select hyperparameters on dev over the paper's grid (the experiment's "
+                  "package defines it): every point ('grid'), or keras-tuner's random or "
                   "Bayesian oracle for --max_trials points. Each run goes to MODEL_DIR/<point>.")
 flags.DEFINE_integer("max_trials", 6, "With --search=random or bayesian: trials to run.")
+
+#: Flags that are shorthands for hyperparameters of the same name.
+PARAM_FLAGS = ("batch_size", "epochs", "train_steps", "clip_norm", "patience")
 
 
 def list_experiments() -> str:
@@ -70,95 +82,99 @@ def list_experiments() -> str:
     for name, exp in sorted(registry.load_all().items()):
         reported = "; ".join(f"{r.value:g} {r.metric or exp.metric} ({r.split}, {r.source})"
                              for r in exp.reported) or "-"
-        lines.append(f"{name:<34} dataset={exp.dataset:<10} metric={exp.metric:<9} "
+        lines.append(f"{name:<34} dataset={exp.dataset:<10} metric={exp.metric:<17} "
                      f"reported: {reported}")
     return "\n".join(lines)
+
+
+def resolve_params(experiment) -> dict:
+    """The experiment's hyperparameters with ``--params`` and the shorthand flags applied."""
+    from papers import registry
+
+    overrides = registry.parse_overrides(FLAGS.params, experiment.name, experiment.hparams)
+    for name in PARAM_FLAGS:
+        value = FLAGS[name].value
+        if value is None:
+            continue
+        if name in overrides:
+            raise app.UsageError(f"--{name} and --params={name}=... both set {name}")
+        overrides[name] = value
+    return experiment.params_with_overrides(overrides)
+
+
+def parse_seeds() -> list[int]:
+    if not FLAGS.seeds:
+        return [FLAGS.seed]
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers separated by commas, got "
+                             f"{','.join(FLAGS.seeds)!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise app.UsageError(f"--seeds repeats a seed: {','.join(FLAGS.seeds)}")
+    return seeds
 
 
 def run_config(model_dir: str, seed: int):
     from training import loop
 
     return loop.RunConfig(
-        model_dir=model_dir, data_dir=FLAGS.data_dir, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
-        num_cpu_devices=FLAGS.num_cpu_devices, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
-        train_steps=FLAGS.train_steps, eval_every=FLAGS.eval_every,
+        model_dir=model_dir, data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
+        strategy=FLAGS.strategy, tpu=FLAGS.tpu, tpu_timeout=FLAGS.tpu_timeout,
+        num_cpu_devices=FLAGS.num_cpu_devices, eval_every=FLAGS.eval_every,
         steps_per_loop=FLAGS.steps_per_loop, checkpoint_every=FLAGS.checkpoint_every,
         seed=seed, deterministic=FLAGS.deterministic, mixed_precision=FLAGS.mixed_precision,
-        jit_compile=FLAGS.jit_compile, clip_norm=FLAGS.clip_norm, patience=FLAGS.patience,
-        static_shapes=FLAGS.static_shapes, verbose=FLAGS.verbose)
-
-
-def check_resume(model_dir: str, experiment: str, params: dict) -> None:
-    """Refuses to resume a model dir that holds another experiment or other hyperparameters."""
-    import tensorflow as tf
-
-    from training import io
-
-    path = os.path.join(model_dir, "config.json")
-    if not tf.io.gfile.exists(path):
-        return
-    saved = io.read_json(path)
-    if saved.get("experiment") != experiment or saved.get("params") != json.loads(
-            json.dumps(params)):
-        raise ValueError(
-            f"{model_dir} holds a run of {saved.get('experiment')} with params "
-            f"{saved.get('params')}; use another --model_dir (this run: {experiment}, {params})")
-
-
-def start_run(model_dir: str, experiment: str, params: dict, seed: int, strategy) -> None:
-    """Checks that ``model_dir`` may be (re)used, then records the run in its config.json."""
-    from training import io, strategies
-
-    check_resume(model_dir, experiment, params)
-    if strategies.is_chief(strategy):
-        io.atomic_write_json(os.path.join(model_dir, "config.json"), {
-            "experiment": experiment, "params": params, "command": " ".join(sys.argv),
-            "seed": seed})
+        jit_compile=FLAGS.jit_compile, static_shapes=FLAGS.static_shapes, verbose=FLAGS.verbose,
+        extend=FLAGS.extend, command=" ".join(sys.argv))
 
 
 def run_search(experiment, params: dict, strategy) -> int:
-    """Trains one run per hyperparameter point and keeps the best dev metric (search.json)."""
-    from papers.devlin2019 import grid
-    from training import io, loop, strategies
+    """Trains one run per grid point and keeps the best dev metric (``search.json``)."""
+    from papers import registry
+    from training import io, loop, search, strategies
 
-    if FLAGS.batch_size or FLAGS.epochs or FLAGS.train_steps:
-        raise app.UsageError("--search chooses batch size and epochs: drop --batch_size, "
-                             "--epochs and --train_steps")
+    grid = experiment.grid
+    if not grid:
+        raise app.UsageError(f"{experiment.name}: the paper gives no hyperparameter grid, so "
+                             "--search is not available for it")
+    overrides = registry.parse_overrides(FLAGS.params, experiment.name, experiment.hparams)
+    chosen = [f"--{k}" for k in grid if k in PARAM_FLAGS and FLAGS[k].value is not None]
+    chosen += [f"--params={k}=..." for k in grid if k in overrides]
+    if chosen:
+        raise app.UsageError(f"--search chooses {', '.join(grid)}: drop {', '.join(chosen)}")
 
     def run(point_params: dict) -> float:
-        point = {k: point_params[k] for k in grid.PAPER_GRID}
-        model_dir = os.path.join(FLAGS.model_dir, grid.run_name(point))
-        start_run(model_dir, experiment.name, point_params, FLAGS.seed, strategy)
+        point = {k: point_params[k] for k in grid}
+        model_dir = os.path.join(FLAGS.model_dir, search.run_name(point))
         result = loop.train(experiment, point_params, run_config(model_dir, FLAGS.seed),
                             strategy=strategy)
         value = result.results["metrics"]["dev"][experiment.metric]
-        print(f"{grid.run_name(point)}: dev {experiment.metric}={value:.2f}", flush=True)
+        print(f"{search.run_name(point)}: dev {experiment.metric}={value:.2f}", flush=True)
         return value
 
     if FLAGS.search == "grid":
-        trials = [(p, run(p)) for _, p in grid.grid_runs(params)]
-        best_params, best_value = grid.select_best(trials)
+        trials = [(p, run(p)) for _, p in search.grid_runs(params, grid)]
+        best_params, best_value = search.select_best(trials)
     else:
-        found = grid.search(FLAGS.search, FLAGS.max_trials, run, base_params=params,
-                            seed=FLAGS.seed,
-                            directory=os.path.join(FLAGS.model_dir, "keras_tuner"))
+        found = search.search(FLAGS.search, FLAGS.max_trials, run, grid=grid,
+                              base_params=params, seed=FLAGS.seed,
+                              directory=os.path.join(FLAGS.model_dir, "keras_tuner"))
         trials, best_params, best_value = found.trials, found.params, found.value
-    best = {k: best_params[k] for k in grid.PAPER_GRID}
+    best = {k: best_params[k] for k in grid}
     if strategies.is_chief(strategy):
         io.atomic_write_json(os.path.join(FLAGS.model_dir, "search.json"), {
             "experiment": experiment.name, "search": FLAGS.search, "metric": experiment.metric,
             "best": best, "best_dev": best_value,
-            "trials": [{"point": {k: p[k] for k in grid.PAPER_GRID}, "dev": v}
-                       for p, v in trials]})
-    print(f"best on dev: {grid.run_name(best)} ({experiment.metric}={best_value:.2f}); "
-          f"its run is {os.path.join(FLAGS.model_dir, grid.run_name(best))}")
+            "trials": [{"point": {k: p[k] for k in grid}, "dev": v} for p, v in trials]})
+    print(f"best on dev: {search.run_name(best)} ({experiment.metric}={best_value:.2f}); "
+          f"its run is {os.path.join(FLAGS.model_dir, search.run_name(best))}")
     return 0
 
 
+@cli.main_with_user_errors
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from datasets.paths import resolve_data_dir
     from papers import registry
 
     if not FLAGS["verbosity"].present:
@@ -170,25 +186,33 @@ def main(argv):
         raise app.UsageError("--experiment and --model_dir are required (or --list)")
     try:
         experiment = registry.get(FLAGS.experiment)
-        params = experiment.params_with_overrides(FLAGS.params)
+        params = resolve_params(experiment)
     except ValueError as e:
-        raise app.UsageError(str(e))
-    FLAGS.data_dir = resolve_data_dir(FLAGS.data_dir)
-
+        raise app.UsageError(str(e)) from None
+    seeds = parse_seeds()
+    cli.import_tensorflow(FLAGS.tf_logs)
+    from datasets.paths import resolve_data_dir
     from training import loop, strategies
 
-    strategy = strategies.get_strategy(FLAGS.strategy, tpu=FLAGS.tpu,
-                                       num_cpu_devices=FLAGS.num_cpu_devices)
+    FLAGS.data_dir = resolve_data_dir(FLAGS.data_dir)
+    try:
+        run_config(FLAGS.model_dir, seeds[0]).validate()
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+
+    try:
+        strategy = strategies.get_strategy(FLAGS.strategy, tpu=FLAGS.tpu,
+                                           num_cpu_devices=FLAGS.num_cpu_devices,
+                                           timeout=FLAGS.tpu_timeout)
+    except (ValueError, ConnectionError, TimeoutError) as e:
+        raise cli.UserError(str(e)) from None
     if FLAGS.search:
         return run_search(experiment, params, strategy)
-    seeds = [int(s) for s in FLAGS.seeds] if FLAGS.seeds else [FLAGS.seed]
     for seed in seeds:
         model_dir = (os.path.join(FLAGS.model_dir, f"seed_{seed}") if FLAGS.seeds
                      else FLAGS.model_dir)
-        start_run(model_dir, experiment.name, params, seed, strategy)
         result = loop.train(experiment, params, run_config(model_dir, seed), strategy=strategy)
         metrics = result.results["metrics"]
-        logging.info("%s seed %d: %s", experiment.name, seed, metrics)
         print(f"{experiment.name} seed={seed}: " + "  ".join(
             f"{split} {experiment.metric}={m.get(experiment.metric, float('nan')):.2f}"
             for split, m in metrics.items()))

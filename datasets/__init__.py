@@ -81,7 +81,8 @@ def load(name: str, split: str, data_dir: str | None = None, **kwargs) -> Loaded
     Raises:
         ValueError: unknown name, split or option.
         MissingDataError: a file of the split is not in ``data_dir``.
-        DataFormatError: a file is malformed; the message names file, line and field.
+        DataFormatError: a file is malformed, or the split has no examples; the message names
+            the file (and line and field).
 
     Example:
 
@@ -99,7 +100,13 @@ def load(name: str, split: str, data_dir: str | None = None, **kwargs) -> Loaded
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for dataset {name!r}; valid: "
                          f"{', '.join(valid) or 'none'}")
-    return dataset.loader(split, paths.resolve_data_dir(data_dir), **kwargs)
+    loaded = dataset.loader(split, paths.resolve_data_dir(data_dir), **kwargs)
+    if loaded.num_rows == 0:
+        dropped = (f" ({', '.join(f'{n} dropped: {why}' for why, n in loaded.dropped.items())})"
+                   if loaded.dropped else "")
+        raise DataFormatError(f"the {name} {split} split has no examples{dropped}",
+                              path=", ".join(loaded.source) or None)
+    return loaded
 
 
 __all__ = [

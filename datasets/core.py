@@ -11,7 +11,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-from typing import Any, Callable
+import hashlib
+import json
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -87,6 +89,17 @@ class LoadedSplit:
                 array = array.reshape(shape)
             tensors[key] = tf.constant(array, dtype=spec.dtype)
         return tf.data.Dataset.from_tensor_slices(tensors)
+
+    def fingerprint(self, rows: Sequence[int] | None = None) -> str:
+        """A SHA-256 of the examples (of ``rows``, default all), whatever file or folder held
+        them: the name, split and every column except file paths (``*_path``)."""
+        digest = hashlib.sha256(f"{self.name}/{self.split}".encode())
+        indices = range(self.num_rows) if rows is None else [int(i) for i in rows]
+        for key in sorted(k for k in self.columns if not k.endswith("_path")):
+            column = self.columns[key]
+            digest.update(key.encode())
+            digest.update(json.dumps([column[i] for i in indices]).encode())
+        return digest.hexdigest()
 
     def label_counts(self) -> dict[str, int]:
         """Label name → number of rows (``"unlabelled"`` for label -1); empty without labels."""

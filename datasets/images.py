@@ -1,9 +1,20 @@
-"""JPEG decoding and InceptionV3 preprocessing for image captioning (Flickr8k).
+"""JPEG decoding and per-encoder preprocessing for image captioning (Flickr8k).
 
 Images are decoded as RGB (``tf.io.decode_jpeg(channels=3)``, so grayscale JPEGs get 3 channels),
-resized to 299 × 299 with bilinear interpolation (the aspect ratio is not kept, as in the
-TensorFlow image-captioning tutorial that pairs Show-Attend-Tell with InceptionV3), and scaled to
-[-1, 1] exactly as ``keras.applications.inception_v3.preprocess_input`` does (``x / 127.5 - 1``).
+resized to ``size × size`` with bilinear interpolation (the aspect ratio is not kept, as in the
+TensorFlow image-captioning tutorial that pairs Show-Attend-Tell with InceptionV3) and then scaled
+by the encoder's preprocessing, named by ``preprocess``:
+
+- ``"inception"`` (default, InceptionV3 at 299): ``x / 127.5 - 1``, in [-1, 1], exactly as
+  ``keras.applications.inception_v3.preprocess_input``;
+- ``"caffe"`` (VGG19 at 224): RGB → BGR, then the ImageNet channel means are subtracted, no
+  scaling, exactly as ``keras.applications.vgg19.preprocess_input``;
+- ``"efficientnet_lite"`` (EfficientNet-Lite at 224): ``(x - 127) / 128``, the mean and standard
+  deviation of the TensorFlow EfficientNet-Lite models ("inception-style" values chosen there for
+  post-training quantization).
+
+``preprocess`` may also be a function from float32 ``[..., 3]`` RGB pixels in [0, 255] to the
+model's input.
 
 A corrupt or truncated JPEG raises :class:`~datasets.errors.DataFormatError` naming the file:
 :func:`load_image` checks eagerly, and :func:`image_batches` (for feature extraction) finds the
@@ -16,13 +27,15 @@ Example:
 split = datasets.load("flickr8k", "test", data_dir)
 for paths, images in image_batches(split.columns["image_path"], batch_size=32):
     features = encoder(images)          # images: float32 [32, 299, 299, 3] in [-1, 1]
+for paths, images in image_batches(paths, 32, size=224, preprocess="caffe"):
+    features = vgg_encoder(images)      # images: float32 [32, 224, 224, 3], BGR, mean-centred
 ```
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, Union
 
 import tensorflow as tf
 
@@ -30,6 +43,12 @@ from datasets import files
 from datasets.errors import DataFormatError
 
 INCEPTION_SIZE = 299
+#: ImageNet channel means in BGR order (``keras.applications.imagenet_utils``, mode "caffe").
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+#: EfficientNet-Lite's input normalization, ``(x - mean) / stddev`` on every channel.
+EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STDDEV = 127.0, 128.0
+
+Preprocess = Union[str, Callable[[tf.Tensor], tf.Tensor]]
 
 
 def preprocess_inception(image: tf.Tensor) -> tf.Tensor:
@@ -37,28 +56,56 @@ def preprocess_inception(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
-def decode_image(path: tf.Tensor, size: int = INCEPTION_SIZE) -> tf.Tensor:
+def preprocess_caffe(image: tf.Tensor) -> tf.Tensor:
+    """RGB in [0, 255] → BGR minus the ImageNet means (VGG19's ``preprocess_input``)."""
+    return tf.cast(image, tf.float32)[..., ::-1] - tf.constant(CAFFE_MEAN_BGR, tf.float32)
+
+
+def preprocess_efficientnet_lite(image: tf.Tensor) -> tf.Tensor:
+    """RGB in [0, 255] → ``(x - 127) / 128`` (EfficientNet-Lite's normalization)."""
+    return (tf.cast(image, tf.float32) - EFFICIENTNET_LITE_MEAN) / EFFICIENTNET_LITE_STDDEV
+
+
+PREPROCESSING = {"inception": preprocess_inception, "caffe": preprocess_caffe,
+                 "efficientnet_lite": preprocess_efficientnet_lite}
+
+
+def get_preprocess(preprocess: Preprocess) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Returns the preprocessing function named ``preprocess`` (or ``preprocess`` if callable)."""
+    if callable(preprocess):
+        return preprocess
+    if preprocess not in PREPROCESSING:
+        raise ValueError(f"unknown image preprocessing {preprocess!r}: expected one of "
+                         f"{sorted(PREPROCESSING)} or a function")
+    return PREPROCESSING[preprocess]
+
+
+def decode_image(path: tf.Tensor, size: int = INCEPTION_SIZE,
+                 preprocess: Preprocess = "inception") -> tf.Tensor:
     """Reads, decodes, resizes and scales one JPEG; graph-compatible (for ``Dataset.map``).
 
     Args:
         path: a scalar string tensor.
         size: the output height and width.
+        preprocess: the encoder's preprocessing, a name in ``PREPROCESSING`` or a function.
 
     Returns:
-        float32 ``[size, size, 3]`` in [-1, 1].
+        float32 ``[size, size, 3]`` (in [-1, 1] for the default ``"inception"``).
     """
+    scale = get_preprocess(preprocess)
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    image = tf.image.resize(image, [size, size], method="bilinear")
-    return preprocess_inception(image)
+    return scale(tf.image.resize(image, [size, size], method="bilinear"))
 
 
-def load_image(path: str, size: int = INCEPTION_SIZE) -> tf.Tensor:
+def load_image(path: str, size: int = INCEPTION_SIZE,
+               preprocess: Preprocess = "inception") -> tf.Tensor:
     """Eager :func:`decode_image` with clear errors.
 
     Raises:
         MissingDataError: the file does not exist.
         DataFormatError: the file is not a decodable JPEG (corrupt or truncated).
     """
+    scale = get_preprocess(preprocess)
     data = files.read_bytes(path)
     if not tf.io.is_jpeg(data):
         raise DataFormatError("not a JPEG file", path=path, field="jpeg")
@@ -67,10 +114,11 @@ def load_image(path: str, size: int = INCEPTION_SIZE) -> tf.Tensor:
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
         reason = re.sub(r"^\{\{.*?\}\}\s*|\s*\[Op:\w+\]$", "", e.message.strip())
         raise DataFormatError(f"corrupt JPEG ({reason})", path=path, field="jpeg") from None
-    return preprocess_inception(tf.image.resize(image, [size, size], method="bilinear"))
+    return scale(tf.image.resize(image, [size, size], method="bilinear"))
 
 
-def image_batches(paths: Sequence[str], batch_size: int, size: int = INCEPTION_SIZE
+def image_batches(paths: Sequence[str], batch_size: int, size: int = INCEPTION_SIZE,
+                  preprocess: Preprocess = "inception"
                   ) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
     """Yields ``(paths, images)`` batches, in order, decoding in parallel with ``tf.data``.
 
@@ -78,6 +126,7 @@ def image_batches(paths: Sequence[str], batch_size: int, size: int = INCEPTION_S
         paths: JPEG files.
         batch_size: images per batch (the last batch may be smaller).
         size: the output height and width.
+        preprocess: the encoder's preprocessing, a name in ``PREPROCESSING`` or a function.
 
     Yields:
         ``(string [b], float32 [b, size, size, 3])``.
@@ -85,10 +134,11 @@ def image_batches(paths: Sequence[str], batch_size: int, size: int = INCEPTION_S
     Raises:
         DataFormatError: a file is missing or not a decodable JPEG; the message names it.
     """
+    get_preprocess(preprocess)  # an unknown name fails here, not inside tf.data
     paths = list(paths)
     ds = (tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
-          .map(lambda p: (p, decode_image(p, size)), num_parallel_calls=tf.data.AUTOTUNE,
-               deterministic=True)
+          .map(lambda p: (p, decode_image(p, size, preprocess)),
+               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .batch(batch_size).prefetch(2))
     iterator = iter(ds)
     start = 0
@@ -100,7 +150,7 @@ def image_batches(paths: Sequence[str], batch_size: int, size: int = INCEPTION_S
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
                 tf.errors.DataLossError) as e:
             for path in paths[start:start + batch_size]:
-                load_image(path, size)  # raises naming the file
+                load_image(path, size, preprocess)  # raises naming the file
             raise DataFormatError(f"decoding failed in images {start}..{start + batch_size - 1}:"
                                   f" {e.message}") from None
         start += batch_size

@@ -224,13 +224,16 @@ def encode_examples(dataset: tf.data.Dataset, encoder: WordPieceEncoder,
 
     Returns:
         A dataset of dicts with int32 ``token_ids``, ``segment_ids``, ``padding_mask`` of shape
-        ``[length]`` and the other columns.
+        ``[length]`` and the other columns, with the input's cardinality.
     """
+    from datasets import batching
+
     if len(text_keys) not in (1, 2):
         raise ValueError(f"text_keys must name one or two columns, got {list(text_keys)}")
     missing = [k for k in text_keys if k not in dataset.element_spec]
     if missing:
         raise ValueError(f"text columns {missing} not in {sorted(dataset.element_spec)}")
+    cardinality = int(dataset.cardinality())
 
     def encode_chunk(examples):
         features = encoder.encode(*[examples[k] for k in text_keys])
@@ -239,70 +242,39 @@ def encode_examples(dataset: tf.data.Dataset, encoder: WordPieceEncoder,
 
     chunks = dataset.batch(chunk_size).map(encode_chunk, num_parallel_calls=tf.data.AUTOTUNE,
                                            deterministic=True)
-    return _unbatch_rows(chunks)
+    encoded = batching.unbatch_rows(chunks)
+    if cardinality >= 0:
+        encoded = encoded.apply(tf.data.experimental.assert_cardinality(cardinality))
+    return encoded
 
 
-def _unbatch_rows(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """``unbatch`` whose ragged rows come out with dense specs (``padded_batch`` needs them).
-
-    A row of a ragged batch is a plain tensor, but ``unbatch`` types it as a rank-0-ragged
-    ``RaggedTensorSpec``; an identity map restores a ``TensorSpec``.
-    """
-    return dataset.unbatch().map(lambda element: tf.nest.map_structure(tf.identity, element))
-
-
-def _sort_by_length(examples):
-    order = tf.argsort(examples["token_ids"].row_lengths(), stable=True)
-    return {k: tf.gather(v, order) for k, v in examples.items()}
-
-
-def _triples(label_key: str):
-    def split(example):
-        features = {k: example[k] for k in FEATURES}
-        return features, example[label_key], tf.ones_like(example[label_key], tf.float32)
+def _split(label_key: str):
+    def split(batch):
+        return {k: batch[k] for k in FEATURES}, batch[label_key]
     return split
 
 
 def train_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys: Sequence[str],
                   batch_size: int, *, seed: int, epoch: int = 0,
                   input_context: tf.distribute.InputContext | None = None,
-                  static_shapes: bool = False, sort_chunk_batches: int = 50,
+                  static_shapes: bool = False, group_by_length: bool = True,
                   label_key: str = "label") -> tf.data.Dataset:
     """One epoch of shuffled, tokenised training batches ``(features, labels, weights)``.
 
-    Shards on ``input_context``, shuffles the raw examples with a seed that is a function of
-    ``(seed, epoch)`` (the order of epoch *e* is the same in a resumed run), tokenises, and then:
-
-    - ``static_shapes``: pads every batch to ``[batch_size, max_seq_length]`` (TPU, XLA);
-    - otherwise buckets by length: every chunk of ``sort_chunk_batches`` batches is sorted by
-      length and cut into batches, which are shuffled, so a batch holds examples of similar
-      length and is padded to its longest. Unlike ``bucket_by_sequence_length`` this keeps every
-      example of the epoch and yields exactly ``floor(examples / batch_size)`` batches, the
-      number of steps the training loop expects. ``sort_chunk_batches=1`` disables it.
-
-    The last partial batch is dropped. ``weights`` is all ones.
+    :func:`datasets.batching.train_batches` after tokenisation: the order of epoch *e* is a
+    function of ``(seed, epoch)``; with ``group_by_length`` examples of similar length share a
+    batch (each padded to its longest), with ``static_shapes`` every batch is
+    ``[batch_size, max_seq_length]`` (TPU, XLA). An epoch has ``examples // global batch``
+    steps.
     """
     from datasets import batching
 
-    dataset = batching.shard(dataset, input_context)
-    size = int(dataset.cardinality())
-    if size < 0:
-        raise ValueError("the dataset's cardinality is unknown")
-    epoch_seed = batching.derive_seed(seed, epoch)
-    dataset = dataset.shuffle(max(1, size), seed=epoch_seed, reshuffle_each_iteration=False)
-    dataset = encode_examples(dataset, encoder, text_keys)
-    length = encoder.max_seq_length if static_shapes else None
-    shapes = {k: [length] if k in FEATURES else [] for k in dataset.element_spec}
-    if not static_shapes and sort_chunk_batches > 1:
-        chunks = dataset.ragged_batch(batch_size * sort_chunk_batches).map(
-            _sort_by_length, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        dataset = (_unbatch_rows(chunks)
-                   .padded_batch(batch_size, shapes, drop_remainder=True)
-                   .shuffle(sort_chunk_batches, seed=epoch_seed % (2**31),
-                            reshuffle_each_iteration=False))
-    else:
-        dataset = dataset.padded_batch(batch_size, shapes, drop_remainder=True)
-    return dataset.map(_triples(label_key)).prefetch(tf.data.AUTOTUNE)
+    return batching.train_batches(
+        encode_examples(dataset, encoder, text_keys), batch_size, seed=seed, epoch=epoch,
+        split_fn=_split(label_key), group_by_length=group_by_length,
+        length_fn=lambda example: tf.shape(example["token_ids"])[0],
+        static_shapes=static_shapes, static_lengths={k: encoder.max_seq_length for k in FEATURES},
+        input_context=input_context)
 
 
 def eval_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys: Sequence[str],
@@ -317,9 +289,8 @@ def eval_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys:
     """
     from datasets import batching
 
-    dataset = encode_examples(dataset, encoder, text_keys)
     return batching.eval_batches(
-        dataset, batch_size, num_examples=num_examples, label_key=label_key,
-        static_shapes=static_shapes,
+        encode_examples(dataset, encoder, text_keys), batch_size, num_examples=num_examples,
+        split_fn=_split(label_key), static_shapes=static_shapes,
         static_lengths={k: encoder.max_seq_length for k in FEATURES},
         input_context=input_context)

@@ -3,7 +3,15 @@
 An experiment is named ``paper/row`` (for example ``baselines/sst2_bow_logreg`` or
 ``cho2014/sst2_gru``). Each paper package defines its rows in ``papers/<paper>/experiments.py``
 with :func:`register`; :func:`load_all` imports every such module, so ``train.py --list`` and
-``evaluate.py --table`` see all of them.
+``evaluate.py --table`` see all of them. Those modules import no TensorFlow: an experiment names
+its task as ``"module:Class"``, imported when a run needs it.
+
+Hyperparameters are the one source of truth for a run's settings: every experiment has
+``batch_size`` (global), ``epochs``, ``train_steps`` (0: run ``epochs``), ``clip_norm`` (0: off)
+and ``patience`` (0: no early stopping) besides its own, and nothing it does not use.
+``train.py``'s ``--batch_size``, ``--epochs``, ``--train_steps``, ``--clip_norm`` and
+``--patience`` are shorthands for ``--params``. Every value is checked
+(:func:`training.params.check_params`).
 
 Example:
 
@@ -11,6 +19,7 @@ Example:
 from papers import registry
 exp = registry.get("baselines/sst2_bow_logreg")
 params = exp.params_with_overrides("learning_rate=0.1,l2=1e-4")
+task = exp.make_task(params, data_dir="/data", model_dir="/tmp/run")
 ```
 """
 
@@ -19,7 +28,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, Sequence
+
+from training.params import LOOP_PARAMS, check_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +39,7 @@ class Reported:
 
     Args:
         value: the number as printed, in percent where the paper uses percent.
-        split: "dev" or "test" — which split the paper measured on.
+        split: "train", "dev" or "test": which split the paper measured on.
         source: where it is printed, e.g. "Tai et al. 2015, Table 2".
         metric: the metric name, defaults to the experiment's metric.
         note: what differs from our setting (model size, data, embeddings).
@@ -47,63 +58,100 @@ class Experiment:
 
     Args:
         name: ``paper/row``.
-        task: a :class:`training.task.Task` subclass; called as ``task(params, data_dir, model_dir)``.
+        task: a :class:`training.task.Task` subclass, or ``"module:Class"`` naming one
+            (imported on first use); called as ``task(params, data_dir, model_dir)``.
         dataset: the dataset name passed to ``datasets.load``.
         metric: the main dev metric; early stopping and the best checkpoint follow it.
         hparams: default hyperparameters; ``--params`` overrides them by name, with their types.
         reported: the paper's numbers for this row.
         description: one line for ``--list``.
+        grid: the paper's hyperparameter grid (name → values) for ``train.py --search``;
+            ``None``: the paper gives none.
+        table_metrics: metrics besides ``metric`` (and the reported ones) that
+            ``evaluate.py --table`` shows.
     """
 
     name: str
-    task: Callable[..., Any]
+    task: Any
     dataset: str
     metric: str
     hparams: Mapping[str, Any]
     reported: tuple[Reported, ...] = ()
     description: str = ""
+    grid: Mapping[str, Sequence] | None = None
+    table_metrics: tuple[str, ...] = ()
 
     @property
     def paper(self) -> str:
         return self.name.split("/", 1)[0]
 
+    def task_class(self) -> type:
+        if not isinstance(self.task, str):
+            return self.task
+        module, _, name = self.task.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def make_task(self, params: dict, data_dir: str | None, model_dir: str):
+        return self.task_class()(params, data_dir, model_dir)
+
     def params_with_overrides(self, overrides: str | Mapping[str, Any] | None) -> dict:
-        """Returns the hyperparameters with ``overrides`` applied.
+        """Returns the hyperparameters with ``overrides`` applied and checked.
 
         ``overrides`` is ``"k=v,k2=v2"`` or a mapping. Values are cast to the type of the
-        default (bool accepts true/false/1/0; tuples are written ``a:b:c``). An unknown name or a
-        value that does not parse raises ``ValueError`` naming the valid keys.
+        default (bool accepts true/false/1/0; tuples are written ``a:b:c``). An unknown name, a
+        value that does not parse or a value out of range raises ``ValueError`` (naming the
+        valid keys for an unknown name).
         """
         params = dict(self.hparams)
-        if not overrides:
-            return params
-        if isinstance(overrides, str):
-            items = []
-            for part in overrides.split(","):
-                part = part.strip()
-                if not part:
-                    continue
-                if "=" not in part:
-                    raise ValueError(
-                        f"bad --params entry {part!r} for {self.name}: expected key=value; "
-                        f"valid keys: {', '.join(sorted(params))}")
-                key, value = part.split("=", 1)
-                items.append((key.strip(), value.strip()))
-        else:
-            items = list(overrides.items())
-        for key, value in items:
-            if key not in params:
-                raise ValueError(
-                    f"unknown hyperparameter {key!r} for {self.name}; "
-                    f"valid keys: {', '.join(sorted(params))}")
+        for key, value in parse_overrides(overrides, self.name, params).items():
             params[key] = _cast_like(params[key], value, key, self.name)
+        check_params(params, self.name)
         return params
 
 
+def parse_overrides(overrides: str | Mapping[str, Any] | None, name: str,
+                    valid: Mapping[str, Any]) -> dict[str, Any]:
+    """``"k=v,k2=v2"`` (or a mapping) as a dict; unknown keys raise ``ValueError``."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, str):
+        items = []
+        for part in overrides.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise ValueError(f"bad --params entry {part!r} for {name}: expected key=value; "
+                                 f"valid keys: {', '.join(sorted(valid))}")
+            key, value = part.split("=", 1)
+            items.append((key.strip(), value.strip()))
+    else:
+        items = list(overrides.items())
+    result = {}
+    for key, value in items:
+        if key not in valid:
+            raise ValueError(f"unknown hyperparameter {key!r} for {name}; "
+                             f"valid keys: {', '.join(sorted(valid))}")
+        if key in result:
+            raise ValueError(f"hyperparameter {key!r} of {name} is set twice")
+        result[key] = value
+    return result
+
+
 def _cast_like(default: Any, value: Any, key: str, name: str) -> Any:
-    if isinstance(default, tuple) and isinstance(value, list):
+    def fail():
+        return ValueError(f"hyperparameter {key}={value!r} of {name} does not parse as "
+                          f"{type(default).__name__} (default {default!r})")
+
+    if isinstance(default, tuple) and isinstance(value, (list, tuple)):
         return tuple(value)  # a tuple read back from JSON
     if not isinstance(value, str):
+        if isinstance(default, bool) != isinstance(value, bool):
+            raise fail()
+        if isinstance(default, float) and isinstance(value, int):
+            return float(value)
+        if default is not None and not isinstance(value, type(default)):
+            raise fail()
         return value
     try:
         if isinstance(default, bool):
@@ -124,9 +172,7 @@ def _cast_like(default: Any, value: Any, key: str, name: str) -> Any:
             return value
         return type(default)(value)
     except ValueError:
-        raise ValueError(
-            f"hyperparameter {key}={value!r} of {name} does not parse as "
-            f"{type(default).__name__} (default {default!r})") from None
+        raise fail() from None
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -137,6 +183,15 @@ def register(experiment: Experiment) -> Experiment:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     if experiment.name.count("/") != 1:
         raise ValueError(f"experiment name {experiment.name!r} must be 'paper/row'")
+    missing = [k for k in LOOP_PARAMS if k not in experiment.hparams]
+    if missing:
+        raise ValueError(f"experiment {experiment.name!r} lacks the loop hyperparameters "
+                         f"{missing}")
+    unknown = [k for k in (experiment.grid or {}) if k not in experiment.hparams]
+    if unknown:
+        raise ValueError(f"experiment {experiment.name!r}: grid keys {unknown} are not "
+                         "hyperparameters")
+    check_params(experiment.hparams, experiment.name)
     _REGISTRY[experiment.name] = experiment
     return experiment
 

@@ -13,7 +13,8 @@ Models (``params["model"]``):
   softmax. Padded steps are masked, so padding never changes a prediction.
 
 The vocabulary is built from the training split only (``min_count``) and saved as
-``vocab.txt`` in the model dir; a resumed or evaluated run loads it from there.
+``vocab.txt`` in the model dir; a resumed or evaluated run loads it from there. The
+hyperparameters of each model are in ``papers/text_classification_hparams.py``.
 """
 
 from __future__ import annotations
@@ -27,36 +28,8 @@ import tensorflow as tf
 import datasets
 from datasets import batching, text
 from layers import ChoGRU
+from papers.text_classification_hparams import BOW_MODELS, MODELS
 from training.task import Task
-
-BOW_MODELS = ("bow_logreg", "mlp")
-SEQUENCE_MODELS = ("rnn", "gru", "lstm", "bigru", "gru2")
-MODELS = BOW_MODELS + SEQUENCE_MODELS
-#: Sentence-length bucket boundaries for the recurrent models (less padding on CPU/GPU).
-BUCKETS = (8, 16, 24, 32, 48)
-
-#: Defaults shared by every row; each experiment overrides what its row needs.
-DEFAULTS = {
-    "dataset": "sst2",
-    "model": "bow_logreg",
-    "phrases": False,        # train on every labelled phrase of the train trees
-    "lowercase": True,
-    "min_count": 1,
-    "max_length": 64,        # tokens kept per sentence (SST: 99th percentile is about 50)
-    "batch_size": 32,
-    "epochs": 30,
-    "patience": 5,
-    "optimizer": "sgd",
-    "learning_rate": 0.1,
-    "l2": 1e-4,              # λ of λ Σ W² (bow_logreg, mlp)
-    "hidden": 100,           # hidden units (mlp layers, recurrent state)
-    "dropout": 0.5,
-    "embedding_dim": 50,
-    "glove": False,          # initialise embeddings from GloVe 6B 50d (needs embedding_dim=50)
-    "train_embeddings": True,
-    "clip_norm": 0.0,
-}
-
 
 class WordClassificationTask(Task):
     """Sentence classification on a word vocabulary (see the module docstring)."""
@@ -83,7 +56,10 @@ class WordClassificationTask(Task):
     def num_classes(self) -> int:
         return len(self.split("train").label_names)
 
-    def prepare(self) -> None:
+    def data_identity(self) -> dict:
+        return {split: self.split(split).fingerprint() for split in ("train", "dev")}
+
+    def prepare(self, env) -> None:
         path = os.path.join(self.model_dir, "vocab.txt")
         if tf.io.gfile.exists(path):
             self.vocab = text.Vocabulary.load(path)
@@ -118,7 +94,7 @@ class WordClassificationTask(Task):
                   "split_fn": split_fn, "input_context": input_context}
         if training:
             return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
-                                          bucket_boundaries=None if bow else BUCKETS, **shapes)
+                                          group_by_length=not bow, **shapes)
         return batching.eval_batches(ds, batch_size, **shapes)
 
     # ------------------------------------------------------------------------------ model
@@ -165,7 +141,7 @@ class WordClassificationTask(Task):
         matrix, found = word_vectors.embedding_matrix(self.vocab, seed=0)
         return matrix
 
-    def loss(self, labels, outputs):
+    def loss(self, features, labels, outputs):
         return keras.losses.sparse_categorical_crossentropy(labels, outputs, from_logits=True)
 
     def regularization_loss(self, model):

@@ -31,3 +31,9 @@ def data_dir() -> str:
     if not path.is_dir():
         pytest.fail(f"real data directory {path} is missing: set {ENV_VAR}", pytrace=False)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    """One cache of expensive preparation (image features) for the whole test session."""
+    return os.environ.get("KERAS_PAPERS_CACHE_DIR") or str(tmp_path_factory.mktemp("cache"))

@@ -1,9 +1,13 @@
-"""Runs the toy experiment in its own process (for crash and multi-worker tests).
+"""Runs the toy experiment in its own process (for crash, lock and multi-worker tests).
 
-Usage: python -m tests.run_toy MODEL_DIR STRATEGY KILL_AT_EXAMPLE DROPOUT
-Writes the final weights to MODEL_DIR/weights_<worker>.npz.
+Usage: python -m tests.run_toy MODEL_DIR STRATEGY [PARAMS_JSON] [CONFIG_JSON]
+
+PARAMS_JSON overrides the toy's hyperparameters, CONFIG_JSON the ``RunConfig`` (defaults:
+3 steps per loop, a checkpoint every 5 steps, quiet, the cache in MODEL_DIR_cache). Writes the
+final weights to MODEL_DIR/weights_<worker>.npz.
 """
 
+import json
 import os
 import sys
 
@@ -13,15 +17,21 @@ from tests.toy_task import TOY
 from training import loop, strategies
 
 
-def main(model_dir: str, strategy_name: str, kill_at: int, dropout: float) -> None:
-    strategy = strategies.get_strategy(strategy_name)
-    params = dict(TOY.hparams, dropout=dropout, kill_at_example=kill_at)
-    config = loop.RunConfig(model_dir=model_dir, steps_per_loop=3, checkpoint_every=5, epochs=3,
-                            verbose=False)
-    result = loop.train(TOY, params, config, strategy=strategy)
+def main(model_dir: str, strategy_name: str, params: dict, config: dict) -> None:
+    if strategy_name == "mirrored2":
+        from training import strategies as s
+
+        s.split_cpu(2)
+        strategy = s.get_strategy("mirrored", num_cpu_devices=2)
+    else:
+        strategy = strategies.get_strategy(strategy_name)
+    run = loop.RunConfig(**{"model_dir": model_dir, "steps_per_loop": 3, "checkpoint_every": 5,
+                            "verbose": False, "cache_dir": model_dir + "_cache", **config})
+    result = loop.train(TOY, TOY.params_with_overrides(params), run, strategy=strategy)
     path = os.path.join(model_dir, f"weights_{strategies.worker_id(strategy)}.npz")
     np.savez(path, *result.model.get_weights())
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {},
+         json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})

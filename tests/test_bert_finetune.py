@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from papers import registry
-from papers.devlin2019 import tasks
+from papers.devlin2019 import hparams, tasks
 from papers.registry import Experiment
 from training import loop
 
-PARAMS = {**tasks.SST2_HPARAMS, "dataset": "sst2", "train_examples": 256, "eval_examples": 200,
+PARAMS = {**hparams.SST2_HPARAMS, "dataset": "sst2", "train_examples": 256, "eval_examples": 200,
           "batch_size": 16, "epochs": 2, "learning_rate": 1e-4, "max_seq_length": 48,
           "pooling": "mean"}
 SMOKE = Experiment(name="devlin2019_smoke/sst2_minilm_256", task=tasks.SST2Task,
@@ -54,13 +53,9 @@ def test_short_fine_tune_lifts_dev_accuracy_with_two_replicas(data_dir, tmp_path
     assert np.mean(losses[-2:]) < losses[0] - 0.1
     assert json.loads((model_dir / "encoder.json").read_text())["num_layers"] == 6
 
-    registry.register(SMOKE)  # tasks.predict finds the run's experiment by name
-    try:
-        predictions = tasks.predict(
-            str(model_dir), ["a gorgeous, witty, seductive movie.",
-                             "the plot is nothing but boilerplate clichés."], data_dir=data_dir)
-    finally:
-        registry._REGISTRY.pop(SMOKE.name, None)
+    task, model = loop.restore_best(SMOKE, dict(PARAMS), str(model_dir), data_dir)
+    predictions = task.predict(model, ["a gorgeous, witty, seductive movie.",
+                                       "the plot is nothing but boilerplate clichés."])
     assert [set(p["probabilities"]) for p in predictions] == [{"negative", "positive"}] * 2
     assert predictions[0]["probabilities"]["positive"] > predictions[1]["probabilities"][
         "positive"]

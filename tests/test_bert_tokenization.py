@@ -163,8 +163,7 @@ def _examples(n):
 
 def test_train_batches_bucket_by_length_without_dropping_examples(vocab_path):
     encoder = wordpiece.WordPieceEncoder(vocab_path, max_seq_length=16)
-    batches = list(wordpiece.train_batches(_examples(100), encoder, ["text"], 8, seed=1,
-                                           sort_chunk_batches=4))
+    batches = list(wordpiece.train_batches(_examples(100), encoder, ["text"], 8, seed=1))
     assert len(batches) == 100 // 8
     labels = np.concatenate([y.numpy() for _, y, _ in batches])
     assert len(set(labels.tolist())) == 96
@@ -174,8 +173,7 @@ def test_train_batches_bucket_by_length_without_dropping_examples(vocab_path):
         assert weights.numpy().tolist() == [1.0] * 8
         mask = features["padding_mask"].numpy()
         assert (mask.sum(1) == (features["token_ids"].numpy() != 0).sum(1)).all()
-    again = list(wordpiece.train_batches(_examples(100), encoder, ["text"], 8, seed=1,
-                                         sort_chunk_batches=4))
+    again = list(wordpiece.train_batches(_examples(100), encoder, ["text"], 8, seed=1))
     assert all((y1.numpy() == y2.numpy()).all() for (_, y1, _), (_, y2, _) in
                zip(batches, again))
 

@@ -1,4 +1,5 @@
-"""Batches (features, labels, weights): padding, bucketing, static shapes, seeds and sharding."""
+"""Batches (features, labels, weights): global batches cut per replica, order, padding,
+grouping by length, static shapes and seeds."""
 
 import numpy as np
 import pytest
@@ -38,6 +39,30 @@ def context(pipelines, pipeline_id, replicas):
                                       num_replicas_in_sync=replicas)
 
 
+def global_steps(make, batch_size, pipelines, replicas):
+    """What each step of a ``pipelines``-worker, ``replicas``-replica run sees, replica by
+    replica in replica order: ``[(examples, padded length) per replica] per step``."""
+    per_pipeline = replicas // pipelines
+    streams = [list(make(batch_size, context(pipelines, p, replicas)).as_numpy_iterator())
+               for p in range(pipelines)]
+    assert len({len(s) for s in streams}) == 1
+    steps = []
+    for s in range(len(streams[0]) // per_pipeline):
+        step = []
+        for stream in streams:
+            for features, _, weights in stream[s * per_pipeline:(s + 1) * per_pipeline]:
+                step.append((features["example"].tolist(), weights.tolist(),
+                             features["ids"].shape[1]))
+        steps.append(step)
+    return steps
+
+
+def flat(steps):
+    """Per step: the global batch's examples, weights and the set of padded lengths."""
+    return [(sum((r[0] for r in step), []), sum((r[1] for r in step), []),
+             {r[2] for r in step}) for step in steps]
+
+
 @pytest.mark.parametrize("static", [False, True])
 def test_eval_keeps_every_example_once_in_order(static):
     ds = batching.eval_batches(examples(23), 4, static_shapes=static,
@@ -50,25 +75,41 @@ def test_eval_keeps_every_example_once_in_order(static):
         assert all(s == (4, 8) for s in shapes)
 
 
-def test_eval_sharded_pipelines_cover_the_split_with_equal_steps():
-    n, batch, replicas, pipelines = 23, 3, 4, 2
-    steps = eval_steps(n, batch * replicas)
-    all_real = []
-    for pipeline_id in range(pipelines):
-        ds = batching.eval_batches(examples(n), batch,
-                                   input_context=context(pipelines, pipeline_id, replicas))
-        seen, weights, shapes = collect(ds)
-        assert len(shapes) == steps * replicas // pipelines  # per-replica batches of this worker
-        all_real += real(seen, weights)
-    assert sorted(all_real) == list(range(n))
+@pytest.mark.parametrize("pipelines, replicas", [(1, 2), (2, 2), (2, 4)])
+def test_eval_gathered_in_replica_order_is_the_split_in_order(pipelines, replicas):
+    """Gathering each step's per-replica outputs in replica order gives example i at row i."""
+    n, batch = 23, 3
+    make = lambda b, ctx: batching.eval_batches(examples(n), b, input_context=ctx)  # noqa
+    rows = flat(global_steps(make, batch, pipelines, replicas))
+    assert len(rows) == eval_steps(n, batch * replicas)
+    order = sum((examples_ for examples_, _, _ in rows), [])
+    weights = sum((w for _, w, _ in rows), [])
+    assert order[:n] == list(range(n)) and weights[:n] == [1.0] * n
+    assert weights[n:] == [0.0] * (len(order) - n)
+    assert all(len(lengths) == 1 for _, _, lengths in rows)  # replicas share a padded length
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_training_batches_do_not_depend_on_the_layout(grouped):
+    """Global batch 8 as one replica of 8, two replicas of 4, or two workers of 4 each."""
+    def make(b, ctx):
+        return batching.train_batches(examples(50), b, seed=3, epoch=1, input_context=ctx,
+                                      group_by_length=grouped, sort_chunk_batches=3)
+
+    one = flat(global_steps(make, 8, 1, 1))
+    assert len(one) == 50 // 8
+    for pipelines, replicas in [(1, 2), (2, 2)]:
+        assert flat(global_steps(make, 4, pipelines, replicas)) == one
 
 
 def test_static_shapes_are_fully_defined():
     train = batching.train_batches(examples(), 4, seed=0, static_shapes=True,
-                                   static_lengths={"ids": 7}, bucket_boundaries=[3, 5])
+                                   static_lengths={"ids": 7}, group_by_length=True)
     evaluation = batching.eval_batches(examples(), 4, static_shapes=True,
                                        static_lengths={"ids": 7})
-    for ds in (train, evaluation):
+    two = batching.train_batches(examples(), 4, seed=0, static_shapes=True,
+                                 static_lengths={"ids": 7}, input_context=context(2, 1, 2))
+    for ds in (train, evaluation, two):
         for spec in tf.nest.flatten(ds.element_spec):
             assert spec.shape.is_fully_defined(), ds.element_spec
     with pytest.raises(ValueError, match="static_shapes needs a length for feature 'ids'"):
@@ -76,45 +117,47 @@ def test_static_shapes_are_fully_defined():
 
 
 def train_order(seed, epoch, **kwargs):
-    ds = batching.train_batches(examples(), 4, seed=seed, epoch=epoch, drop_remainder=False,
-                                **kwargs)
-    return collect(ds)[0].tolist()
+    return collect(batching.train_batches(examples(), 1, seed=seed, epoch=epoch, **kwargs))[0]
 
 
 def test_train_order_is_a_function_of_seed_and_epoch():
-    first = train_order(1, 0)
+    first = train_order(1, 0).tolist()
     assert sorted(first) == list(range(23))
-    assert train_order(1, 0) == first
-    assert train_order(1, 1) != first
-    assert train_order(2, 0) != first
-    ds = batching.train_batches(examples(), 4, seed=1, epoch=0, drop_remainder=False)
+    assert train_order(1, 0).tolist() == first
+    assert train_order(1, 1).tolist() != first
+    assert train_order(2, 0).tolist() != first
+    ds = batching.train_batches(examples(), 1, seed=1, epoch=0)
     assert collect(ds)[0].tolist() == collect(ds)[0].tolist()  # no reshuffle on re-iteration
 
 
-def test_train_drops_only_the_remainder():
+def test_train_drops_only_the_remainder_of_the_global_batch():
     seen, weights, shapes = collect(batching.train_batches(examples(23), 4, seed=0))
     assert len(seen) == 20 and len(set(seen.tolist())) == 20 and weights.min() == 1.0
     assert all(s[0] == 4 for s in shapes)
+    make = lambda b, ctx: batching.train_batches(examples(23), b, seed=0,  # noqa: E731
+                                                 input_context=ctx)
+    rows = flat(global_steps(make, 3, 1, 2))
+    assert len(rows) == 23 // 6 and len(set(sum((r[0] for r in rows), []))) == 18
 
 
-def test_train_sharding_partitions_the_data():
-    shards = [set(train_order(0, 0, input_context=context(3, i, 3))) for i in range(3)]
-    assert set().union(*shards) == set(range(23))
-    assert sum(len(s) for s in shards) == 23
-    assert shards[1] == set(range(1, 23, 3))
+def test_grouping_by_length_keeps_every_example_and_pads_less():
+    n, batch = 200, 4
 
+    def padding(ds):
+        total = 0
+        seen = []
+        for features, _, _ in ds.as_numpy_iterator():
+            lengths = (features["ids"] > 0).sum(axis=1)
+            assert features["ids"].shape[1] == lengths.max()
+            total += int((features["ids"].shape[1] - lengths).sum())
+            seen += features["example"].tolist()
+        return total, seen
 
-def test_bucketing_pads_to_the_bucket_and_keeps_examples():
-    ds = batching.train_batches(examples(40), 3, seed=0, bucket_boundaries=[3, 5],
-                                drop_remainder=False)
-    seen = []
-    for features, _, _ in ds.as_numpy_iterator():
-        lengths = (features["ids"] > 0).sum(axis=1)
-        assert features["ids"].shape[1] == lengths.max()
-        bucket = np.digitize(lengths, [3, 5])
-        assert len(set(bucket.tolist())) == 1  # one bucket per batch
-        seen += features["example"].tolist()
-    assert sorted(seen) == list(range(40))
+    grouped, seen = padding(batching.train_batches(examples(n), batch, seed=0,
+                                                   group_by_length=True, sort_chunk_batches=10))
+    plain, _ = padding(batching.train_batches(examples(n), batch, seed=0))
+    assert sorted(seen) == list(range(n))  # n is a multiple of the batch: nothing dropped
+    assert grouped < plain / 3
 
 
 def test_split_fn_and_errors():
@@ -126,6 +169,8 @@ def test_split_fn_and_errors():
         batching.eval_batches(examples(5), 2, num_examples=4)
     with pytest.raises(ValueError, match="empty"):
         batching.eval_batches(examples(5).take(0), 2)
+    with pytest.raises(ValueError, match="batch size must be at least 1"):
+        batching.train_batches(examples(5), 0, seed=0)
 
 
 def test_derive_seed():

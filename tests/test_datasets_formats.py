@@ -153,6 +153,25 @@ def test_glue_sst2(tmp_path):
         datasets.load("glue_sst2", "dev", str(tmp_path))
 
 
+def test_an_empty_split_is_an_error_at_load_time_naming_the_file(tmp_path):
+    path = write(tmp_path / "sst" / "glue_sst2" / "dev.tsv", "sentence\tlabel\n")
+    with pytest.raises(DataFormatError, match=f"{path}: the glue_sst2 dev split has no examples"):
+        datasets.load("glue_sst2", "dev", str(tmp_path))
+    write(tmp_path / "snli" / "dev.tsv",
+          "gold_label\tsentence1\tsentence2\n-\tA man.\tA person.\n")
+    with pytest.raises(DataFormatError, match=r"no examples \(1 dropped: no_gold_label\)"):
+        datasets.load("snli", "dev", str(tmp_path))
+
+
+def test_the_online_sources_resolve_without_a_download():
+    """TFDS builders of the datasets with an online copy load their metadata (a fresh
+    ./setup.sh once lacked a module glue/mrpc needs for this)."""
+    import tensorflow_datasets as tfds
+
+    for name in ("glue/mrpc", "glue/sst2", "snli", "imdb_reviews"):
+        assert tfds.builder(name).url_infos, name
+
+
 # ----------------------------------------------------------------------------- MRPC
 MRPC_HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 MRPC_TEST_HEADER = "index\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

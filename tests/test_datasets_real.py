@@ -75,7 +75,7 @@ def test_imdb_counts(load):
 
 
 def test_flickr8k_splits_captions_and_missing_images(load):
-    expected = {"train": (6000, 197), "dev": (1000, 113), "test": (1000, 125)}
+    expected = {"train": (6000, 753), "dev": (1000, 113), "test": (1000, 125)}
     for split, (listed, present) in expected.items():
         captions_only = load("flickr8k", split, require_images=False)
         assert captions_only.num_rows == listed

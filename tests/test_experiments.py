@@ -12,6 +12,7 @@ import tensorflow as tf
 from papers import registry
 from tests.conftest import REPO
 from training import loop
+from training.task import RunEnv
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -75,17 +76,17 @@ def _jit_params(exp):
     """Small settings so that one compiled step per experiment stays fast."""
     small = {"batch_size": 4, "max_length": 16, "max_seq_length": 32, "head_tokens": 8,
              "train_examples": 64, "eval_examples": 32, "hidden": 16, "hidden_units": 16,
-             "embedding_dim": 16}
+             "embedding_dim": 16, "k": 16, "premise_length": 16, "hypothesis_length": 12}
     return {k: v for k, v in small.items() if k in exp.hparams}
 
 
 @pytest.mark.parametrize("name", sorted(registry.load_all()))
-def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, tmp_path):
+def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, cache_dir, tmp_path):
     """What a TPU needs: fixed-shape batches and a train step XLA can compile."""
     exp = registry.get(name)
     params = exp.params_with_overrides(_jit_params(exp))
-    task = exp.task(params, data_dir, str(tmp_path))
-    task.prepare()
+    task = exp.make_task(params, data_dir, str(tmp_path))
+    task.prepare(RunEnv(cache_dir=cache_dir))
     batch_size = params.get("batch_size", 4)
     ds = task.dataset("train", batch_size=batch_size, training=True, seed=0, static_shapes=True)
     for spec in tf.nest.flatten(ds.element_spec):
@@ -112,9 +113,8 @@ def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, tmp_path)
 
 def test_sst2_bow_logreg_learns_on_real_sst2(data_dir, tmp_path):
     exp = registry.get("baselines/sst2_bow_logreg")
-    config = loop.RunConfig(model_dir=str(tmp_path / "bow"), data_dir=data_dir, epochs=2,
-                            verbose=False)
-    result = loop.train(exp, dict(exp.hparams), config)
+    config = loop.RunConfig(model_dir=str(tmp_path / "bow"), data_dir=data_dir, verbose=False)
+    result = loop.train(exp, exp.params_with_overrides("epochs=2"), config)
     dev = result.results["metrics"]["dev"]
     assert dev["examples"] == 872
     assert dev["accuracy"] > 65.0, dev  # chance is 50.9 (444 of 872 positive)
@@ -137,18 +137,20 @@ def test_evaluate_cli_and_table(data_dir, tmp_path):
     out = _cli("evaluate.py", "--table=baselines", f"--results_dir={tmp_path / 'runs'}")
     assert out.returncode == 0, out.stderr[-3000:]
     row = next(line for line in out.stdout.splitlines()
-               if line.startswith("| baselines/sst5_bow_logreg | dev | accuracy"))
+               if line.startswith("| baselines/sst5_bow_logreg (train_steps=30) | dev | "
+                                  "accuracy"))
     assert f"{results['metrics']['dev']['accuracy']:.2f}" in row
     out = _cli("evaluate.py", "--table=nosuchpaper", f"--results_dir={tmp_path}")
     assert out.returncode != 0 and "unknown paper 'nosuchpaper'" in out.stderr
 
 
 @pytest.mark.parametrize("search", ["random", "bayesian"])
-def test_search_over_the_appendix_a3_grid_keeps_the_best_dev_run(tmp_path, search):
+def test_search_over_the_experiments_grid_keeps_the_best_dev_run(tmp_path, search):
     import train
     from tests.toy_task import TOY
 
     train.FLAGS(["train.py", f"--model_dir={tmp_path}", f"--search={search}", "--max_trials=3",
+                 f"--cache_dir={tmp_path / 'cache'}",
                  "--verbose=false"])
     try:
         assert train.run_search(TOY, dict(TOY.hparams), tf.distribute.get_strategy()) == 0
@@ -160,9 +162,9 @@ def test_search_over_the_appendix_a3_grid_keeps_the_best_dev_run(tmp_path, searc
     assert summary["best_dev"] == max(devs)
     for trial in summary["trials"]:
         point = trial["point"]
-        assert point["learning_rate"] in (5e-5, 3e-5, 2e-5)
-        assert point["batch_size"] in (16, 32) and point["epochs"] in (2, 3, 4)
-        name = f"lr{point['learning_rate']:g}_bs{point['batch_size']}_ep{point['epochs']}"
+        assert point["learning_rate"] in TOY.grid["learning_rate"]
+        assert point["batch_size"] in TOY.grid["batch_size"] and set(point) == set(TOY.grid)
+        name = f"lr{point['learning_rate']:g}_bs{point['batch_size']}"
         results = json.loads((tmp_path / name / "results.json").read_text())
         assert results["metrics"]["dev"]["accuracy"] == trial["dev"]
         assert results["global_batch_size"] == point["batch_size"]

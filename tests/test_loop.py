@@ -1,26 +1,30 @@
-"""The shared training loop: replicas, workers, resume after SIGKILL, NaN guard, results."""
+"""The shared training loop: replicas, workers, resume after SIGKILL, run safety, NaN guard."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
-from tests.toy_task import TOY
-from training import loop
+from tests.toy_task import KILL_AT_BATCH, SECONDS_PER_BATCH, TOY
+from training import loop, run_dir
+
+CONFIG_KEYS = {f.name for f in loop.dataclasses.fields(loop.RunConfig)}
 
 
 def _train(tmp_path, name, strategy=None, **overrides):
-    params = dict(TOY.hparams)
-    config_keys = {f.name for f in loop.dataclasses.fields(loop.RunConfig)}
-    config = {k: v for k, v in overrides.items() if k in config_keys}
-    params.update({k: v for k, v in overrides.items() if k not in config_keys})
+    config = {k: v for k, v in overrides.items() if k in CONFIG_KEYS}
+    params = TOY.params_with_overrides({k: v for k, v in overrides.items()
+                                        if k not in CONFIG_KEYS})
     config.setdefault("verbose", False)
+    config.setdefault("cache_dir", str(tmp_path / "cache"))
     return loop.train(TOY, params, loop.RunConfig(model_dir=str(tmp_path / name), **config),
                       strategy=strategy)
 
@@ -29,21 +33,30 @@ def _weights(result):
     return [np.asarray(w) for w in result.model.get_weights()]
 
 
-@pytest.mark.parametrize("clip_norm", [None, 0.05])
+def _two_replicas():
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+@pytest.mark.parametrize("clip_norm", [0.0, 0.05])
 def test_one_and_two_replicas_follow_the_same_trajectory(tmp_path, clip_norm):
     one = tf.distribute.MirroredStrategy(["/cpu:0"])
-    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
-                                         cross_device_ops=tf.distribute.ReductionToOneDevice())
-    assert two.num_replicas_in_sync == 2
     a = _train(tmp_path, "one", strategy=one, steps_per_loop=1, epochs=2, clip_norm=clip_norm)
-    b = _train(tmp_path, "two", strategy=two, steps_per_loop=1, epochs=2, clip_norm=clip_norm)
+    b = _train(tmp_path, "two", strategy=_two_replicas(), steps_per_loop=1, epochs=2,
+               clip_norm=clip_norm)
     losses_a = np.array([l for _, l in a.train_losses])
     losses_b = np.array([l for _, l in b.train_losses])
     assert len(losses_a) == 32
     np.testing.assert_allclose(losses_a, losses_b, atol=1e-5, rtol=0)
-    assert losses_a[-1] < losses_a[0]
+    assert np.mean(losses_a[-8:]) < np.mean(losses_a[:8])
     for wa, wb in zip(_weights(a), _weights(b)):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
+    for run in (a, b):  # outputs of varying width come back in order, zero-padded
+        dev = run.results["metrics"]["dev"]
+        assert dev["rows_in_order"] == 100.0 and dev["echo_widths"] > 1
+        assert dev["examples"] == 100
 
 
 def test_clipping_changes_the_update(tmp_path):
@@ -61,26 +74,64 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     assert a.train_losses != c.train_losses
 
 
-def _run_toy(model_dir, strategy="default", kill_at=-1, dropout=0.3, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "tests.run_toy", str(model_dir), strategy, str(kill_at),
-         str(dropout)], cwd=REPO, env=env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True, text=True, timeout=300)
+def _run_toy(model_dir, strategy="default", params=None, config=None, env=None, wait=True):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    args = [sys.executable, "-m", "tests.run_toy", str(model_dir), strategy,
+            json.dumps(params or {}), json.dumps(config or {})]
+    if not wait:
+        return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _latest_step(model_dir):
+    saved = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    return int(saved.rsplit("-", 1)[1]) if saved else 0
+
+
+def _assert_same_weights(a_dir, b_dir, name="weights_0.npz", atol=0.0):
+    a, b = np.load(a_dir / name), np.load(b_dir / name)
+    assert list(a) == list(b)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=atol, rtol=0)
 
 
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    params = {"dropout": 0.3}
+    whole = _run_toy(tmp_path / "whole", params=params)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    crashed = _run_toy(tmp_path / "crashed", params=params, env={KILL_AT_BATCH: "20"})
+    assert crashed.returncode == -9, crashed.stderr[-3000:]  # mid epoch 2 of 3 (16 a epoch)
+    assert 0 < _latest_step(tmp_path / "crashed") < 48
+    resumed = _run_toy(tmp_path / "crashed", params=params)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     whole = _run_toy(tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
-    crashed = _run_toy(tmp_path / "crashed", kill_at=300)  # mid epoch 2 of 3 (256 per epoch)
-    assert crashed.returncode == -9, crashed.stderr[-3000:]
-    saved = tf.train.latest_checkpoint(str(tmp_path / "crashed" / "checkpoints"))
-    assert saved is not None and 0 < int(saved.rsplit("-", 1)[1]) < 48
-    resumed = _run_toy(tmp_path / "crashed")
+    crashed = _run_toy(tmp_path / "crashed", env={KILL_AT_BATCH: "30"})
+    assert crashed.returncode == -9
+    state = tf.train.get_checkpoint_state(str(tmp_path / "crashed" / "checkpoints"))
+    newest, previous = state.all_model_checkpoint_paths[-1], state.all_model_checkpoint_paths[-2]
+    data = newest + ".data-00000-of-00001"
+    with open(data, "r+b") as f:  # a half-written file, as a crash during a save leaves
+        f.truncate(os.path.getsize(data) // 2)
+    resumed = _run_toy(tmp_path / "crashed", config={"verbose": True})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = np.load(tmp_path / "whole" / "weights_0.npz")
-    b = np.load(tmp_path / "crashed" / "weights_0.npz")
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
+    assert f"skipping checkpoint {newest}" in resumed.stdout
+    assert f"resumed from {previous}" in resumed.stdout
+    _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+
+
+def test_no_restorable_checkpoint_is_a_clear_error(tmp_path):
+    _train(tmp_path, "run", epochs=1)
+    for path in tf.io.gfile.glob(str(tmp_path / "run" / "checkpoints" / "*.data-*")):
+        with open(path, "r+b") as f:
+            f.truncate(8)
+    with pytest.raises(run_dir.RunDirError, match="no checkpoint in .* restores"):
+        _train(tmp_path, "run", epochs=1)
 
 
 def _free_port():
@@ -89,39 +140,145 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_multi_worker_mirrored_two_processes_end_with_the_same_weights(tmp_path):
+def _two_workers(model_dir, env=None, kill_after_step=None):
+    """Runs the toy on two MultiWorkerMirrored processes; SIGKILLs both once the chief has
+    checkpointed ``kill_after_step``."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.run_toy", str(tmp_path / "mw"),
-             "multi_worker_mirrored", "-1", "0.0"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(_run_toy(model_dir, "multi_worker_mirrored", wait=False,
+                              env={"TF_CONFIG": json.dumps(tf_config), **(env or {})}))
+    if kill_after_step is not None:
+        deadline = time.time() + 240
+        while _latest_step(model_dir) < kill_after_step:
+            assert time.time() < deadline and all(p.poll() is None for p in procs), \
+                [p.communicate()[1][-2000:] for p in procs if p.poll() is not None]
+            time.sleep(0.05)
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
     outputs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-3000:]
-    a = np.load(tmp_path / "mw" / "weights_0.npz")
-    b = np.load(tmp_path / "mw" / "weights_1.npz")
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
+    return [(p.returncode, err) for p, (_, err) in zip(procs, outputs)]
+
+
+def test_two_workers_killed_and_restarted_equal_a_two_replica_run(tmp_path):
+    """The two-worker job, SIGKILLed mid-run and restarted, ends with the weights of an
+    independent single-process MirroredStrategy run with the same global batch."""
+    reference = _run_toy(tmp_path / "mirrored", "mirrored2")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    killed = _two_workers(tmp_path / "mw", env={SECONDS_PER_BATCH: "0.25"}, kill_after_step=10)
+    assert [code for code, _ in killed] == [-9, -9]
+    assert 10 <= _latest_step(tmp_path / "mw") < 48
+    finished = _two_workers(tmp_path / "mw")
+    for code, err in finished:
+        assert code == 0, err[-3000:]
+    mirrored = np.load(tmp_path / "mirrored" / "weights_0.npz")
+    for worker in (0, 1):
+        weights = np.load(tmp_path / "mw" / f"weights_{worker}.npz")
+        for key in mirrored:
+            np.testing.assert_allclose(mirrored[key], weights[key], atol=1e-5, rtol=0)
     results = json.loads((tmp_path / "mw" / "results.json").read_text())
-    assert results["hardware"]["replicas"] == 2
+    assert results["hardware"]["replicas"] == 2 and results["steps"] == 48
     assert results["metrics"]["dev"]["accuracy"] > 60
+    assert results["metrics"]["dev"]["rows_in_order"] == 100.0  # gathered over both workers
+    assert results["metrics"]["dev"]["examples"] == 100
+
+    again = _two_workers(tmp_path / "mw")  # a finished job re-runs (and trains no further)
+    for code, err in again:
+        assert code == 0, err[-3000:]
+    _assert_same_weights(tmp_path / "mirrored", tmp_path / "mw", atol=1e-5)
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
-    # Example 200 of the first epoch sits in step 13 (16 per batch): checkpoints at steps 5, 10.
-    with pytest.raises(loop.TrainingDiverged, match="loss became nan"):
+    # Example 200 of the first epoch sits in some step of it; checkpoints every 5 steps.
+    with pytest.raises(loop.TrainingDiverged, match="loss became nan") as error:
         _train(tmp_path, "nan", steps_per_loop=1, checkpoint_every=5, nan_example=200)
     saved = tf.train.latest_checkpoint(str(tmp_path / "nan" / "checkpoints"))
-    assert saved.endswith("ckpt-10")
+    assert saved is not None and saved in str(error.value)
     for name, _ in tf.train.list_variables(saved):
         if name.startswith("model/"):
             assert np.isfinite(tf.train.load_variable(saved, name)).all(), name
-    results = json.loads((tmp_path / "nan" / "results.json").read_text())
-    assert results["status"] == "diverged" and "loss became nan" in results["message"]
+    diverged = json.loads((tmp_path / "nan" / "diverged.json").read_text())
+    assert diverged["status"] == "diverged" and "loss became nan" in diverged["message"]
+    assert not (tmp_path / "nan" / "results.json").exists()
+
+
+def test_weights_that_stop_being_finite_are_never_checkpointed(tmp_path):
+    """The weights become inf after step 10 while every loss up to it is finite."""
+    with pytest.raises(loop.TrainingDiverged, match="weights stopped being finite"):
+        _train(tmp_path, "inf", steps_per_loop=5, checkpoint_every=5, inf_weights_at_step=10)
+    saved = tf.train.latest_checkpoint(str(tmp_path / "inf" / "checkpoints"))
+    assert saved.endswith("ckpt-5")
+    for name, _ in tf.train.list_variables(saved):
+        if name.startswith("model/"):
+            assert np.isfinite(tf.train.load_variable(saved, name)).all(), name
+    assert "ckpt-5" in json.loads((tmp_path / "inf" / "diverged.json").read_text())["message"]
+
+
+def test_a_diverged_extension_keeps_the_finished_results(tmp_path):
+    poisoned = {"nan_example": 7, "nan_from_epoch": 3}  # clean for epochs 1-3, NaN from 4 on
+    finished = _train(tmp_path, "run", epochs=3, **poisoned)
+    before = (tmp_path / "run" / "results.json").read_text()
+    assert finished.results["status"] == "ok" and finished.results["steps"] == 48
+    with pytest.raises(loop.TrainingDiverged):
+        _train(tmp_path, "run", epochs=5, extend=True, **poisoned)
+    assert (tmp_path / "run" / "results.json").read_text() == before
+    diverged = json.loads((tmp_path / "run" / "diverged.json").read_text())
+    assert diverged["step"] > 48 and diverged["identity"]["params"]["epochs"] == 5
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"seed": 1}, "seed: 0 → 1"),
+    ({"batch_size": 32}, "params.batch_size: 16 → 32"),
+    ({"mixed_precision": "mixed_bfloat16"}, "mixed_precision: 'float32' → 'mixed_bfloat16'"),
+    ({"train_steps": 5}, "params.train_steps: 0 → 5"),
+    ({"clip_norm": 1.0}, "params.clip_norm: 0.0 → 1.0"),
+    ({"epochs": 2}, "params.epochs: 1 → 2"),
+])
+def test_a_restart_with_other_settings_is_refused_and_changes_nothing(tmp_path, change, key):
+    _train(tmp_path, "run", epochs=1)
+    config = (tmp_path / "run" / "config.json").read_bytes()
+    listing = sorted(os.listdir(tmp_path / "run"))
+    with pytest.raises(run_dir.RunDirError) as error:
+        _train(tmp_path, "run", **{"epochs": 1, **change})
+    assert key in str(error.value) and "new --model_dir" in str(error.value)
+    if "epochs" in change:
+        assert "--extend" in str(error.value)
+    assert (tmp_path / "run" / "config.json").read_bytes() == config
+    assert sorted(os.listdir(tmp_path / "run")) == listing
+
+
+def test_replicas_verbosity_and_loop_settings_may_change_on_resume(tmp_path):
+    """One epoch on one replica, then extended to two on two replicas (same global batch),
+    with other steps per loop and checkpoints: the weights of a two-epoch run."""
+    whole = _train(tmp_path, "whole", epochs=2)
+    _train(tmp_path, "resumed", epochs=1)
+    resumed = _train(tmp_path, "resumed", strategy=_two_replicas(), epochs=2, extend=True,
+                     verbose=True, steps_per_loop=7, checkpoint_every=3)
+    for a, b in zip(_weights(whole), _weights(resumed)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    config = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    assert config["identity"]["params"]["epochs"] == 2
+    assert [c["key"] for c in config["extensions"][0]["changes"]] == ["params.epochs"]
+
+
+def test_a_second_process_is_refused_while_a_run_holds_the_dir(tmp_path):
+    busy = _run_toy(tmp_path / "run", wait=False, env={SECONDS_PER_BATCH: "0.25"})
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "run" / "LOCK").exists():
+            assert time.time() < deadline and busy.poll() is None, busy.communicate()[1][-2000:]
+            time.sleep(0.05)
+        with pytest.raises(run_dir.RunDirError, match=f"is in use: process {busy.pid} on "):
+            _train(tmp_path, "run")
+    finally:
+        busy.kill()
+        busy.communicate()
+    # The killed process left its lock behind: it is stale and the next run takes it over.
+    assert (tmp_path / "run" / "LOCK").exists()
+    result = _train(tmp_path, "run", verbose=True)
+    assert result.results["status"] == "ok" and not (tmp_path / "run" / "LOCK").exists()
 
 
 def test_results_json_history_curve_and_summaries(tmp_path):
@@ -134,8 +291,9 @@ def test_results_json_history_curve_and_summaries(tmp_path):
     assert results["metrics"]["dev"]["accuracy"] > 60  # 3 classes: chance is about 33
     assert results["steps"] == 48 and results["epochs"] == 3
     assert results["examples_per_second"] > 0 and results["wall_seconds"] > 0
-    for key in ("hardware", "versions", "git_commit", "params", "config", "best"):
+    for key in ("hardware", "versions", "git_commit", "params", "config", "best", "identity"):
         assert key in results
+    assert results["identity"]["seed"] == 1 and results["identity"]["params"]["epochs"] == 3
     assert results["versions"]["tensorflow"] == tf.__version__
     history = json.loads((run / "history.json").read_text())
     assert [h["step"] for h in history] == [16, 32, 48]
@@ -143,6 +301,7 @@ def test_results_json_history_curve_and_summaries(tmp_path):
     assert tf.io.gfile.glob(str(run / "summaries" / "train" / "events.*"))
     assert tf.train.latest_checkpoint(str(run / "best"))
     assert result.results == results
+    assert not (run / "LOCK").exists()
 
 
 def test_early_stopping_stops_and_restores_the_best(tmp_path):
@@ -159,3 +318,14 @@ def test_eval_every_n_steps(tmp_path):
     history = json.loads((tmp_path / "every" / "history.json").read_text())
     assert [h["step"] for h in history] == [4, 8, 12, 16]
     assert result.results["steps"] == 16
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"eval_every": -1}, "--eval_every must be 0"),
+    ({"steps_per_loop": 0}, "--steps_per_loop must be at least 1"),
+    ({"mixed_precision": "float8"}, "unknown --mixed_precision"),
+])
+def test_invalid_run_settings_are_refused_before_anything_runs(tmp_path, setting, message):
+    with pytest.raises(ValueError, match=message):
+        _train(tmp_path, "bad", **setting)
+    assert not (tmp_path / "bad").exists()

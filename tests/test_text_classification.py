@@ -6,13 +6,14 @@ import tensorflow as tf
 
 from datasets import text, word_vectors
 from papers import registry
-from papers.text_classification import SEQUENCE_MODELS
+from papers.text_classification_hparams import SEQUENCE_MODELS
+from training.task import RunEnv
 
 
 def _task(name, data_dir, tmp_path, **overrides):
     exp = registry.get(name)
-    task = exp.task(exp.params_with_overrides(overrides), data_dir, str(tmp_path))
-    task.prepare()
+    task = exp.make_task(exp.params_with_overrides(overrides), data_dir, str(tmp_path))
+    task.prepare(RunEnv(cache_dir=str(tmp_path / "cache")))
     return task
 
 

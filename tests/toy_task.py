@@ -2,28 +2,58 @@
 
 import os
 import signal
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from datasets import batching
+from papers import registry
 from papers.registry import Experiment
+from training import cache
 from training.task import Task
 
-HPARAMS = {"batch_size": 16, "epochs": 3, "learning_rate": 0.1, "optimizer": "sgd",
-           "hidden": 8, "dropout": 0.0, "examples": 256, "nan_example": -1,
-           "kill_at_example": -1}
+HPARAMS = {"batch_size": 16, "epochs": 3, "train_steps": 0, "clip_norm": 0.0, "patience": 0,
+           "learning_rate": 0.1, "optimizer": "sgd", "hidden": 8, "dropout": 0.0,
+           "examples": 256, "nan_example": -1, "nan_from_epoch": 0, "inf_weights_at_step": -1}
+#: Test harness controls, not hyperparameters (a restarted run must keep its identity).
+KILL_AT_BATCH = "TOY_KILL_AT_BATCH"
+SECONDS_PER_BATCH = "TOY_SECONDS_PER_BATCH"
 
 
 class ToyTask(Task):
-    """y = argmax(x @ W*) for a fixed random W*; a two-layer MLP learns it."""
+    """y = argmax(x @ W*) for a fixed random W*; a two-layer MLP learns it.
 
-    def _data(self, split):
+    ``nan_example``: that training example is NaN in every epoch from ``nan_from_epoch`` on.
+    ``inf_weights_at_step``: after that step a weight becomes +inf while the step's loss is
+    finite (weights that stop being finite before the loss does).
+    ``$TOY_KILL_AT_BATCH``: the process SIGKILLs itself when its training pipeline produces
+    that batch (counted over epochs): a crash at an arbitrary point of a run.
+    ``$TOY_SECONDS_PER_BATCH`` slows the pipeline down, so a test can act while it trains.
+
+    The evaluation also returns ``echo``, each example's first feature repeated a number of
+    times that differs from batch to batch and replica to replica, and the metrics check that
+    the gathered rows come back in the split's order with zeros after each row's width. The
+    training inputs go through the shared cache (``training.cache``), chief first.
+    """
+
+    def prepare(self, env):
+        self._train_x = cache.cached_array(env, "toy", {"examples": self.params["examples"]},
+                                           lambda: self._draw("train")[0], log=lambda _: None)
+
+    def _draw(self, split):
         rng = np.random.default_rng({"train": 0, "dev": 1, "test": 2}[split])
         n = self.params["examples"] if split == "train" else 100
         x = rng.normal(size=(n, 6)).astype("float32")
         w = np.random.default_rng(42).normal(size=(6, 3)).astype("float32")
         return x, (x @ w).argmax(-1).astype("int64")
+
+    def _data(self, split):
+        x, y = self._draw(split)
+        if split == "train" and hasattr(self, "_train_x"):
+            x = np.array(self._train_x)
+        return x, y
 
     def num_examples(self, split):
         return len(self._data(split)[0])
@@ -31,34 +61,62 @@ class ToyTask(Task):
     def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
                 static_shapes=False):
         x, y = self._data(split)
-        if training and self.params["nan_example"] >= 0:
+        if (training and self.params["nan_example"] >= 0
+                and epoch >= self.params["nan_from_epoch"]):
             x[self.params["nan_example"]] = np.nan  # poisons one training batch
-        ds = tf.data.Dataset.from_tensor_slices((x, y, np.ones(len(x), "float32")))
-        if input_context and input_context.num_input_pipelines > 1:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if training:
-            ds = ds.shuffle(len(x), seed=seed * 1000 + epoch, reshuffle_each_iteration=False)
-            if self.params["kill_at_example"] >= 0:
-                offset = epoch * len(x)
-                ds = ds.enumerate().map(lambda i, e: self._kill_at(i + offset, e))
-            return ds.batch(batch_size, drop_remainder=True)
-        pad = (-len(x)) % batch_size
-        padding = tf.data.Dataset.from_tensors(
-            (np.zeros(6, "float32"), np.int64(0), np.float32(0))).repeat(pad)
-        return ds.concatenate(padding).batch(batch_size, drop_remainder=static_shapes)
+        ds = tf.data.Dataset.from_tensor_slices({"x": x, "label": y})
+        split_fn = lambda batch: (batch["x"], batch["label"])  # noqa: E731
+        if not training:
+            return batching.eval_batches(ds, batch_size, split_fn=split_fn,
+                                         input_context=input_context)
+        ds = batching.train_batches(ds, batch_size, seed=seed, epoch=epoch, split_fn=split_fn,
+                                    input_context=input_context)
+        kill_at = int(os.environ.get(KILL_AT_BATCH, -1))
+        seconds = float(os.environ.get(SECONDS_PER_BATCH, 0))
+        if kill_at >= 0 or seconds > 0:
+            offset = epoch * (len(x) // batch_size)
+            ds = ds.enumerate().map(lambda i, batch: self._pace(i + offset, batch, kill_at,
+                                                                seconds))
+        return ds
 
-    def _kill_at(self, index, example):
-        """SIGKILLs this process when the pipeline reaches the ``kill_at_example``-th training
-        example counted over epochs: a crash at an arbitrary point of a run."""
-
-        def maybe_kill(i):
-            if int(i) == self.params["kill_at_example"]:
+    def _pace(self, index, batch, kill_at, seconds):
+        def pace(i):
+            if seconds > 0:
+                time.sleep(seconds)
+            if int(i) == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             return i
 
-        index = tf.py_function(maybe_kill, [index], tf.int64)
+        index = tf.py_function(pace, [index], tf.int64)
         with tf.control_dependencies([index]):
-            return tuple(tf.identity(t) for t in example)
+            return tf.nest.map_structure(tf.identity, batch)
+
+    def train_step(self, inputs, model, optimizer, **kwargs):
+        out = super().train_step(inputs, model, optimizer, **kwargs)
+        at = self.params["inf_weights_at_step"]
+        if at >= 0:
+            kernel = model.trainable_variables[0]
+            poison = tf.equal(optimizer.iterations, at)
+            kernel.assign(tf.where(poison, tf.fill(kernel.shape, np.inf), kernel.value))
+        return out
+
+    def eval_step(self, inputs, model):
+        out = super().eval_step(inputs, model)
+        features, labels, _ = inputs
+        width = 1 + tf.cast(tf.reduce_sum(labels) % 4, tf.int32)  # 1-4, varies by batch
+        out["echo"] = tf.tile(features[:, :1], [1, width])
+        return out
+
+    def compute_metrics(self, gathered, split):
+        metrics = super().compute_metrics(gathered, split)
+        x = self._data(split)[0]
+        echo = gathered["echo"][:len(x)]
+        width = (echo != 0).sum(axis=1)
+        prefix_ok = [np.all(row[:w] == x0) and np.all(row[w:] == 0) and w >= 1
+                     for row, w, x0 in zip(echo, width, x[:, 0])]
+        metrics["rows_in_order"] = 100.0 * float(np.mean(prefix_ok))
+        metrics["echo_widths"] = int(len(set(width.tolist())))
+        return metrics
 
     def build_model(self):
         inputs = keras.Input((6,))
@@ -66,9 +124,11 @@ class ToyTask(Task):
         h = keras.layers.Dropout(self.params["dropout"])(h)
         return keras.Model(inputs, keras.layers.Dense(3)(h))
 
-    def loss(self, labels, outputs):
+    def loss(self, features, labels, outputs):
         return keras.losses.sparse_categorical_crossentropy(labels, outputs, from_logits=True)
 
 
 TOY = Experiment(name="toy/mlp", task=ToyTask, dataset="synthetic", metric="accuracy",
-                 hparams=HPARAMS, description="synthetic 3-class problem")
+                 hparams=HPARAMS, description="synthetic 3-class problem",
+                 grid={"learning_rate": (0.3, 0.1, 0.03), "batch_size": (16, 32)})
+registry.check_params(HPARAMS, TOY.name)

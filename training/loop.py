@@ -3,29 +3,43 @@
 :func:`train` builds an experiment's :class:`~training.task.Task` under a ``tf.distribute``
 strategy and runs it: distributed input pipelines (``distribute_datasets_from_function``),
 several steps per ``tf.function`` call, the per-replica loss scaled to the global batch,
-optional gradient clipping, evaluation every epoch (or every N steps) with outputs gathered
-from all replicas, early stopping on the dev metric, the best checkpoint kept, TensorBoard
-summaries, a progress bar, a PNG learning curve, a NaN guard, and ``results.json``.
+optional gradient clipping, the selection evaluation every epoch (or every N steps) with outputs
+gathered from all replicas, early stopping on the dev metric, the best checkpoint kept,
+TensorBoard summaries, a progress line, a PNG learning curve, a NaN/Inf guard, and at the end
+the final evaluation of the best checkpoint on every evaluation split, the task's artefacts and
+``results.json``.
 
-Resuming: the checkpoint holds the model, the optimiser (with its step), and the data position
-(epoch and step within the epoch). The training order of an epoch is a pure function of
-``(seed, epoch)``, so a run killed at any point (even with SIGKILL) and restarted skips the
-batches it has already seen and ends with the same weights as a run never interrupted.
+Run safety (:mod:`training.run_dir`): a model dir holds one run. Its identity is checked on
+every restart (a different setting is refused, key by key), a lock keeps a second process out,
+and nothing in the dir is written before the restart has restored its state. Restoring falls
+back to the newest checkpoint that restores cleanly, saying which ones it skipped and why. Only
+checkpoints whose weights are all finite are written, so "the last good checkpoint" is one; a
+run that diverges writes ``diverged.json`` and never overwrites a finished run's
+``results.json``.
+
+Resuming: the checkpoint holds the model, the optimiser (with its step), the random-seed states
+and the data position (epoch and step within the epoch). The training order of an epoch is a
+pure function of ``(seed, epoch)``, so a run killed at any point (even with SIGKILL) and
+restarted skips the batches it has already seen and ends with the same weights as a run never
+interrupted. Every worker of a multi-worker job restores from the chief's checkpoints.
 
 Model dir layout::
 
     model_dir/
-      config.json          experiment, hyperparameters and loop settings of the run
+      config.json          the run's identity, command and extensions (training.run_dir)
+      LOCK                 while a process trains in it
       checkpoints/         the latest checkpoints (resume)
       best/                the checkpoint with the best dev metric
       summaries/           TensorBoard: train/ and eval/
       history.json         one entry per evaluation
       learning_curve.png   train loss and dev metric per epoch
       results.json         the final metrics per split and the run's metadata
+      diverged.json        only if the loss or the weights stopped being finite
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -36,26 +50,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training import curves, io, strategies
-from training.task import Task, steps_per_epoch
+from training import curves, io, run_dir, strategies
+from training.params import check_params
+from training.progress import Progress
+from training.task import RunEnv, Task, steps_per_epoch
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "keras_papers")
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or Inf."""
+    """The training loss or the weights became NaN or Inf."""
+
+
+def default_cache_dir() -> str:
+    """``$KERAS_PAPERS_CACHE_DIR``, else ``~/.cache/keras_papers``."""
+    return os.environ.get("KERAS_PAPERS_CACHE_DIR") or DEFAULT_CACHE_DIR
 
 
 @dataclasses.dataclass
 class RunConfig:
-    """Loop settings (the ``train.py`` flags). ``None`` means: the experiment's hyperparameter.
+    """How a run is executed (the ``train.py`` flags that are not hyperparameters).
+
+    The run's length, batch size, clipping and patience are hyperparameters (see
+    :mod:`training.params`); which of these settings belong to a run's identity is said in
+    :mod:`training.run_dir`.
 
     Args:
         model_dir: where checkpoints, summaries and results go (local or ``gs://``).
         data_dir: the raw datasets (``None``: the online source).
-        strategy, tpu, num_cpu_devices: see :mod:`training.strategies`.
-        batch_size: the global batch size (``params['batch_size']`` if ``None``).
-        epochs / train_steps: how long to train; ``train_steps`` wins when both are set.
+        cache_dir: shared work of several runs (image features); ``None``:
+            :func:`default_cache_dir`.
+        strategy, tpu, tpu_timeout, num_cpu_devices: see :mod:`training.strategies`.
         eval_every: evaluate every N steps (0: at the end of every epoch).
         steps_per_loop: training steps per ``tf.function`` call (fewer host round trips; TPU).
         checkpoint_every: also checkpoint every N steps between evaluations (0: only at evals).
@@ -63,20 +89,19 @@ class RunConfig:
         deterministic: enable TensorFlow op determinism.
         mixed_precision: float32, mixed_float16 (with loss scaling) or mixed_bfloat16.
         jit_compile: compile the train step with XLA.
-        clip_norm: clip the global-batch gradient to this global norm.
-        patience: stop after this many evaluations without a better dev metric (0: never).
         static_shapes: fixed-shape batches (implied on TPU).
-        verbose: show a progress bar.
+        verbose: show a progress line and per-evaluation lines.
+        extend: allow ``epochs`` / ``train_steps`` to grow on a run that exists.
+        command: the command line, recorded in ``config.json``.
     """
 
     model_dir: str
     data_dir: str | None = None
+    cache_dir: str | None = None
     strategy: str = "default"
     tpu: str | None = None
+    tpu_timeout: float = 120.0
     num_cpu_devices: int = 1
-    batch_size: int | None = None
-    epochs: int | None = None
-    train_steps: int | None = None
     eval_every: int = 0
     steps_per_loop: int = 20
     checkpoint_every: int = 0
@@ -84,10 +109,36 @@ class RunConfig:
     deterministic: bool = True
     mixed_precision: str = "float32"
     jit_compile: bool = False
-    clip_norm: float | None = None
-    patience: int | None = None
     static_shapes: bool = False
     verbose: bool = True
+    extend: bool = False
+    command: str = ""
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the flag of the first invalid setting."""
+        checks = [
+            (bool(self.model_dir), "--model_dir is required"),
+            (self.eval_every >= 0, f"--eval_every must be 0 (every epoch) or a number of "
+                                   f"steps, got {self.eval_every}"),
+            (self.steps_per_loop >= 1, f"--steps_per_loop must be at least 1, got "
+                                       f"{self.steps_per_loop}"),
+            (self.checkpoint_every >= 0, f"--checkpoint_every must be 0 or a number of steps,"
+                                         f" got {self.checkpoint_every}"),
+            (self.num_cpu_devices >= 1, f"--num_cpu_devices must be at least 1, got "
+                                        f"{self.num_cpu_devices}"),
+            (self.mixed_precision in PRECISIONS, f"unknown --mixed_precision="
+                                                 f"{self.mixed_precision!r}; valid: "
+                                                 f"{', '.join(PRECISIONS)}"),
+            (self.strategy in strategies.STRATEGIES, f"unknown --strategy={self.strategy!r}; "
+                                                     f"valid: {', '.join(strategies.STRATEGIES)}"),
+            (math.isfinite(self.tpu_timeout) and self.tpu_timeout > 0,
+             f"--tpu_timeout must be a positive number of seconds, got {self.tpu_timeout}"),
+            (self.strategy != "tpu" or bool(self.tpu),
+             "--strategy=tpu needs --tpu=ADDRESS (or --tpu=local on a TPU VM/Colab)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 @dataclasses.dataclass
@@ -96,20 +147,6 @@ class RunResult:
     model: keras.Model
     task: Task
     train_losses: list[tuple[int, float]]
-
-
-def _resolve(config: RunConfig, params: dict) -> dict[str, Any]:
-    batch_size = config.batch_size or params.get("batch_size")
-    if not batch_size:
-        raise ValueError("no batch size: pass --batch_size or set the batch_size hyperparameter")
-    epochs = config.epochs if config.epochs is not None else params.get("epochs", 1)
-    clip = config.clip_norm if config.clip_norm is not None else params.get("clip_norm")
-    patience = config.patience if config.patience is not None else params.get("patience", 0)
-    if config.mixed_precision not in PRECISIONS:
-        raise ValueError(f"unknown --mixed_precision={config.mixed_precision!r}; "
-                         f"valid: {', '.join(PRECISIONS)}")
-    return {"batch_size": int(batch_size), "epochs": int(epochs),
-            "clip_norm": float(clip) if clip else None, "patience": int(patience or 0)}
 
 
 def _progress_variables() -> dict[str, tf.Variable]:
@@ -123,7 +160,7 @@ def _progress_variables() -> dict[str, tf.Variable]:
             "evals_since_best": var(0, tf.int64), "train_seconds": var(0.0, tf.float64)}
 
 
-def _build_model(task: Task, static_shapes: bool = False) -> keras.Model:
+def build_model(task: Task, static_shapes: bool = False) -> keras.Model:
     """``task.build_model()``, called once on a dev batch if it has no weights yet."""
     model = task.build_model()
     if not model.built:
@@ -153,16 +190,38 @@ def _rng_states(model: keras.Model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(**states)
 
 
-def _checkpoint_dir(config: RunConfig, strategy, name: str) -> str:
-    if strategies.is_chief(strategy):
-        return os.path.join(config.model_dir, name)
-    # Non-chief workers take part in every save (a collective) but write to a scratch folder.
-    return os.path.join(config.model_dir, ".worker_tmp", str(strategies.worker_id(strategy)), name)
+def _scratch_dir(config: RunConfig, strategy) -> str:
+    """Where a non-chief worker writes its share of every (collective) save."""
+    return os.path.join(config.model_dir, ".worker_tmp", str(strategies.worker_id(strategy)))
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    keys = chunks[0].keys()
-    return {k: np.concatenate([c[k] for c in chunks], axis=0) for k in keys}
+    """Concatenates per-step outputs along the batch axis, zero-padding varying dimensions."""
+    out = {}
+    for key in chunks[0]:
+        arrays = [c[key] for c in chunks]
+        if arrays[0].ndim > 1:
+            shape = np.max([a.shape[1:] for a in arrays], axis=0)
+            arrays = [np.pad(a, [(0, 0)] + [(0, int(s - d)) for s, d in zip(shape, a.shape[1:])])
+                      for a in arrays]
+        out[key] = np.concatenate(arrays, axis=0)
+    return out
+
+
+def _common_shapes(outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Pads each replica's outputs to the largest shape over the replicas (for ``gather``)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return outputs
+    padded = {}
+    for key, value in outputs.items():
+        if value.shape.rank and value.shape.rank > 1 and not value.shape[1:].is_fully_defined():
+            shape = tf.shape(value)[1:]
+            largest = tf.reduce_max(ctx.all_gather(shape[tf.newaxis], axis=0), axis=0)
+            value = tf.pad(value, tf.concat([[[0, 0]], tf.stack(
+                [tf.zeros_like(shape), largest - shape], axis=1)], axis=0))
+        padded[key] = value
+    return padded
 
 
 def _is_better(value: float, best: float, mode: str) -> bool:
@@ -171,38 +230,108 @@ def _is_better(value: float, best: float, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def _format_metrics(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" if isinstance(v, int) or v is None else f"{k}={v:.4f}"
+                     for k, v in metrics.items())
+
+
+def _restore(checkpoint: tf.train.Checkpoint, directory: str, verbose: bool) -> str | None:
+    """Restores the newest checkpoint in ``directory`` that restores cleanly.
+
+    Returns its path, or ``None`` when there is none. Checkpoints that fail (a truncated or
+    corrupt file) are skipped with a message naming them.
+
+    Raises:
+        run_dir.RunDirError: checkpoints exist and none restores.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return None
+    paths = list(reversed(state.all_model_checkpoint_paths))
+    problems = []
+    for path in paths:
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as e:  # any failure means: not this one
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            problems.append(f"{path}: {reason}")
+            if verbose:
+                print(f"skipping checkpoint {path}, it does not restore ({reason})", flush=True)
+    raise run_dir.RunDirError(f"no checkpoint in {directory} restores:\n  "
+                              + "\n  ".join(problems))
+
+
+def _weights_finite(model: keras.Model):
+    variables = [v.value if isinstance(v, keras.Variable) else v for v in model.weights]
+
+    @tf.function
+    def check():
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables
+                              if v.dtype.is_floating])
+
+    return check
+
+
 def train(experiment, params: dict, config: RunConfig,
           strategy: tf.distribute.Strategy | None = None) -> RunResult:
-    """Trains ``experiment`` with ``params`` and returns its results (also in results.json)."""
-    started = time.time()
-    settings = _resolve(config, params)
+    """Trains ``experiment`` with ``params`` and returns its results (also in results.json).
+
+    Raises:
+        ValueError: an invalid setting (the message names it).
+        run_dir.RunDirError: the model dir holds another run, is in use, or its checkpoints do
+            not restore.
+        TrainingDiverged: the loss or the weights became NaN or Inf.
+    """
+    config.validate()
+    check_params(params, experiment.name)
     if strategy is None:
         strategy = strategies.get_strategy(config.strategy, tpu=config.tpu,
-                                           num_cpu_devices=config.num_cpu_devices)
+                                           num_cpu_devices=config.num_cpu_devices,
+                                           timeout=config.tpu_timeout)
+    lock = (run_dir.Lock(config.model_dir, config.command) if strategies.is_chief(strategy)
+            else contextlib.nullcontext())
+    with lock:
+        return _train(experiment, params, config, strategy)
+
+
+def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
+    started = time.time()
     chief = strategies.is_chief(strategy)
+    verbose = config.verbose and chief
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     static = config.static_shapes or isinstance(strategy, tf.distribute.TPUStrategy)
 
-    task: Task = experiment.task(params, config.data_dir, config.model_dir)
-    task.prepare()
-    global_batch = settings["batch_size"]
+    task: Task = experiment.make_task(params, config.data_dir, config.model_dir)
+    identity = run_dir.identity(experiment.name, params, seed=config.seed,
+                                mixed_precision=config.mixed_precision,
+                                eval_every=config.eval_every, static_shapes=static,
+                                data=task.data_identity())
+    saved_config = run_dir.read_config(config.model_dir)
+    state = run_dir.check(config.model_dir, saved_config, identity, extend=config.extend)
+    chief_checkpoints = os.path.join(config.model_dir, "checkpoints")
+    if state == "new" and tf.train.latest_checkpoint(chief_checkpoints):
+        raise run_dir.RunDirError(f"{config.model_dir} holds checkpoints but no config.json; "
+                                  "use another --model_dir")
+    task.prepare(RunEnv(cache_dir=config.cache_dir or default_cache_dir(), is_chief=chief,
+                        barrier=lambda: strategies.barrier(strategy)))
+
+    global_batch = int(params["batch_size"])
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:
-        raise ValueError(f"global batch size {global_batch} is not divisible by the "
+        raise ValueError(f"the global batch size {global_batch} is not divisible by the "
                          f"{replicas} replicas")
     per_replica = global_batch // replicas
-    # Exact for fixed-size batches; with length bucketing an epoch may have a few steps less.
-    # The epoch itself ends when its data does (see train_loop).
     per_epoch = steps_per_epoch(task.num_examples("train"), global_batch)
-    max_steps, epochs = config.train_steps, settings["epochs"]
+    max_steps, epochs = int(params["train_steps"]), int(params["epochs"])
+    clip_norm, patience = float(params["clip_norm"]) or None, int(params["patience"])
     total_steps = max_steps or epochs * per_epoch  # the horizon of learning-rate schedules
-    steps_per_loop = max(1, config.steps_per_loop)
 
     with strategy.scope():
-        model = _build_model(task, static_shapes=static)
+        model = build_model(task, static_shapes=static)
         optimizer = task.build_optimizer(total_steps)
         if config.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -211,24 +340,29 @@ def train(experiment, params: dict, config: RunConfig,
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, rng=_rng_states(model),
                                      **progress)
-    manager = tf.train.CheckpointManager(
-        checkpoint, _checkpoint_dir(config, strategy, "checkpoints"), max_to_keep=2)
+    write_root = config.model_dir if chief else _scratch_dir(config, strategy)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_root, "checkpoints"),
+                                         max_to_keep=2)
     best_checkpoint = tf.train.Checkpoint(model=model)
-    best_manager = tf.train.CheckpointManager(
-        best_checkpoint, _checkpoint_dir(config, strategy, "best"), max_to_keep=1)
+    best_manager = tf.train.CheckpointManager(best_checkpoint, os.path.join(write_root, "best"),
+                                              max_to_keep=1)
 
+    # Every worker restores from the chief's checkpoints; nothing is written before this.
+    restored = _restore(checkpoint, chief_checkpoints, verbose=verbose)
+    step = _read(optimizer.iterations)
     history_path = os.path.join(config.model_dir, "history.json")
     history: list[dict] = []
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        if tf.io.gfile.exists(history_path):
-            history = io.read_json(history_path)
-        if chief and config.verbose:
-            print(f"resumed from {manager.latest_checkpoint} at step "
-                  f"{_read(optimizer.iterations)} (epoch {_read(progress['epoch'])}, step "
-                  f"{_read(progress['step_in_epoch'])} of it)", flush=True)
-    step = _read(optimizer.iterations)
-    history = [h for h in history if h["step"] <= step]
+    if restored:
+        if io.exists(history_path):
+            history = [h for h in io.read_json(history_path) if h["step"] <= step]
+        if verbose:
+            print(f"resumed from {restored} at step {step} (epoch {_read(progress['epoch'])}, "
+                  f"step {_read(progress['step_in_epoch'])} of it)", flush=True)
+    if chief and state != "same":
+        run_dir.write_config(config.model_dir, identity, command=config.command,
+                             saved=saved_config, extended=state == "extend")
+        if state == "extend" and verbose:
+            print(f"extending the run to epochs={epochs}, train_steps={max_steps}", flush=True)
 
     writers = {}
     if chief:
@@ -237,7 +371,7 @@ def train(experiment, params: dict, config: RunConfig,
 
     def train_step(inputs):
         return task.train_step(inputs, model, optimizer, global_batch_size=global_batch,
-                               clip_norm=settings["clip_norm"])
+                               clip_norm=clip_norm)
 
     step_fn = tf.function(train_step, jit_compile=True) if config.jit_compile else train_step
 
@@ -257,6 +391,7 @@ def train(experiment, params: dict, config: RunConfig,
 
     evaluate = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
                               seed=config.seed, static_shapes=static)
+    weights_finite = _weights_finite(model)
 
     def train_dataset(epoch: int, skip_steps: int):
         def dataset_fn(ctx):
@@ -266,6 +401,23 @@ def train(experiment, params: dict, config: RunConfig,
             return ds.skip(skip_steps * per_pipeline) if skip_steps else ds
 
         return strategy.distribute_datasets_from_function(dataset_fn)
+
+    def diverged(what: str, first: int, last: int):
+        message = (f"{experiment.name}: {what} in steps {first}-{last} (epoch "
+                   f"{epoch + 1}). Training stopped; the last good checkpoint is "
+                   f"{manager.latest_checkpoint or 'none'}. Try a lower learning rate or "
+                   f"--clip_norm.")
+        if chief:
+            io.atomic_write_json(os.path.join(config.model_dir, "diverged.json"), {
+                "experiment": experiment.name, "status": "diverged", "message": message,
+                "step": last, "identity": identity,
+                "last_good_checkpoint": manager.latest_checkpoint})
+        raise TrainingDiverged(message)
+
+    def save(number: int):
+        if not bool(weights_finite()):
+            diverged("the weights stopped being finite", number, number)
+        manager.save(checkpoint_number=number)
 
     def save_history():
         if chief:
@@ -279,18 +431,18 @@ def train(experiment, params: dict, config: RunConfig,
 
     train_losses: list[tuple[int, float]] = []
     # A run that had already stopped early and is started again does not train further.
-    stopped_early = bool(settings["patience"] and
-                         _read(progress["evals_since_best"]) >= settings["patience"])
+    stopped_early = bool(patience and _read(progress["evals_since_best"]) >= patience)
     last_eval = history[-1]["step"] if history else -1
     segment_start = time.time()
     epoch, in_epoch = _read(progress["epoch"]), _read(progress["step_in_epoch"])
     while not finished(step, epoch) and not stopped_early:
         iterator = iter(train_dataset(epoch, in_epoch))
-        bar = keras.utils.Progbar(per_epoch, stateful_metrics=["loss"], unit_name="step",
-                                  verbose=1 if (config.verbose and chief) else 0)
+        target = min(per_epoch, in_epoch + max_steps - step) if max_steps else per_epoch
+        label = (f"step {step}" if max_steps else f"epoch {epoch + 1}/{epochs}")
+        bar = Progress(target, label, enabled=verbose)
         bar.update(in_epoch)
         while True:
-            limits = [steps_per_loop]
+            limits = [config.steps_per_loop]
             if max_steps:
                 limits.append(max_steps - step)
             for every in (config.eval_every, config.checkpoint_every):
@@ -303,20 +455,12 @@ def train(experiment, params: dict, config: RunConfig,
             if done:
                 loss = float(total) / done
                 if not math.isfinite(loss):
-                    message = (f"{experiment.name}: the training loss became {loss} in steps "
-                               f"{step + 1}-{step + done} (epoch {epoch + 1}). Training stopped; "
-                               f"the last good checkpoint is "
-                               f"{manager.latest_checkpoint or 'none'}. Try a lower learning "
-                               f"rate or --clip_norm.")
-                    if chief:
-                        io.atomic_write_json(os.path.join(config.model_dir, "results.json"), {
-                            "experiment": experiment.name, "status": "diverged",
-                            "message": message, "step": step + done})
-                    raise TrainingDiverged(message)
+                    bar.close()
+                    diverged(f"the training loss became {loss}", step + 1, step + done)
                 step += done
                 in_epoch += done
                 train_losses.append((step, loss))
-                bar.update(min(in_epoch, per_epoch), [("loss", loss)])
+                bar.update(min(in_epoch, target), loss=loss)
                 if chief:
                     with writers["train"].as_default(step=step):
                         tf.summary.scalar("loss", loss)
@@ -332,10 +476,13 @@ def train(experiment, params: dict, config: RunConfig,
             at_eval = ((config.eval_every and done and step % config.eval_every == 0) or
                        (not config.eval_every and epoch_done) or finished(step, epoch))
             if at_eval and step != last_eval:
+                bar.close()
                 last_eval = step
                 eval_start = time.time()
-                dev = evaluate("dev")
+                dev, _ = evaluate("dev")
                 value = dev[task.metric]
+                if not bool(weights_finite()):
+                    diverged("the weights stopped being finite", step, step)
                 if _is_better(value, _read(progress["best_metric"]), task.metric_mode):
                     progress["best_metric"].assign(value)
                     progress["evals_since_best"].assign(0)
@@ -351,49 +498,60 @@ def train(experiment, params: dict, config: RunConfig,
                 if chief:
                     with writers["eval"].as_default(step=step):
                         for key, val in dev.items():
-                            tf.summary.scalar(f"dev/{key}", val)
-                if config.verbose and chief:
-                    print(f"\n  step {step} (epoch {position:.2f}): dev "
-                          + ", ".join(f"{k}={v:.4f}" for k, v in dev.items()), flush=True)
+                            if isinstance(val, (int, float)):
+                                tf.summary.scalar(f"dev/{key}", val)
+                if verbose:
+                    print(f"  step {step} (epoch {position:.2f}): dev {_format_metrics(dev)}",
+                          flush=True)
                 save_history()
-                manager.save(checkpoint_number=step)
+                save(step)
                 segment_start += time.time() - eval_start
-                patience = settings["patience"]
                 if patience and _read(progress["evals_since_best"]) >= patience:
                     stopped_early = True
-                    if chief and config.verbose:
+                    if verbose:
                         print(f"early stopping: no better dev {task.metric} in {patience} "
                               "evaluations", flush=True)
                     break
             elif epoch_done or (config.checkpoint_every and done and
                                 step % config.checkpoint_every == 0):
-                manager.save(checkpoint_number=step)
+                save(step)
             if epoch_done or finished(step, epoch):
                 break
+        bar.close()
 
-    if best_manager.latest_checkpoint:
-        best_checkpoint.restore(best_manager.latest_checkpoint).expect_partial()
-    metrics = {split: evaluate(split) for split in task.eval_splits}
+    best = tf.train.latest_checkpoint(os.path.join(config.model_dir, "best"))
+    if best:
+        best_checkpoint.restore(best).expect_partial()
+    final = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
+                           seed=config.seed, static_shapes=static, final=True)
+    metrics, artifacts = {}, []
+    for split in task.eval_splits:
+        metrics[split], outputs = final(split)
+        if chief:
+            artifacts += task.write_artifacts(model, split, outputs, config.model_dir)
     best_entry = max(history, key=lambda h: h["dev"][task.metric] *
                      (1 if task.metric_mode == "max" else -1)) if history else None
+    train_seconds = _read(progress["train_seconds"])
     results = {
         "experiment": experiment.name,
         "paper": experiment.paper,
         "status": "ok",
         "metric": task.metric,
         "params": params,
+        "identity": identity,
         "config": dataclasses.asdict(config),
         "metrics": metrics,
+        "artifacts": artifacts,
         "best": {"step": best_entry["step"], "epoch": best_entry["epoch"]} if best_entry else None,
         "steps": step,
         "epochs": epoch + in_epoch / per_epoch,
         "stopped_early": stopped_early,
         "global_batch_size": global_batch,
-        "train_seconds": _read(progress["train_seconds"]),
+        "train_seconds": train_seconds,
         "wall_seconds": time.time() - started,
         # over all of the run's training segments (a resumed run included), evaluation excluded
-        "examples_per_second": (step * global_batch / _read(progress["train_seconds"])
-                                if step and _read(progress["train_seconds"]) > 0 else None),
+        "examples_per_second": (step * global_batch / train_seconds
+                                if step and train_seconds > 0 else None),
         "hardware": io.hardware(strategy),
         "versions": io.package_versions(),
         "git_commit": io.git_commit(),
@@ -404,7 +562,7 @@ def train(experiment, params: dict, config: RunConfig,
         for writer in writers.values():
             writer.flush()
     else:
-        scratch = os.path.join(config.model_dir, ".worker_tmp", str(strategies.worker_id(strategy)))
+        scratch = _scratch_dir(config, strategy)
         if tf.io.gfile.exists(scratch):
             tf.io.gfile.rmtree(scratch)
     return RunResult(results=results, model=model, task=task, train_losses=train_losses)
@@ -419,16 +577,23 @@ def _current_lr(optimizer) -> float:
 
 
 def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strategy, *,
-                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False):
-    """Returns ``evaluate(split) -> metrics``: runs ``task.eval_step`` over every batch of the
-    split on all replicas, gathers the per-example outputs and calls ``task.compute_metrics``."""
+                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False,
+                   final: bool = False):
+    """Returns ``evaluate(split) -> (metrics, outputs)``.
+
+    Runs the task's selection evaluation (or, with ``final``, its final evaluation) over every
+    batch of the split on all replicas, gathers the per-example outputs in the split's order
+    (see :mod:`training.task`) and computes the metrics over the whole split.
+    """
+    step = task.final_eval_step if final else task.eval_step
+    compute = task.compute_final_metrics if final else task.compute_metrics
 
     @tf.function(reduce_retracing=True)  # eval batches are as long as their longest example
     def eval_fn(inputs):
-        out = strategy.run(lambda batch: task.eval_step(batch, model), args=(inputs,))
+        out = strategy.run(lambda batch: _common_shapes(step(batch, model)), args=(inputs,))
         return {k: strategy.gather(v, axis=0) for k, v in out.items()}
 
-    def evaluate(split: str) -> dict[str, float]:
+    def evaluate(split: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         def dataset_fn(ctx):
             return task.dataset(split, batch_size=per_replica_batch, training=False, seed=seed,
                                 input_context=ctx, static_shapes=static_shapes)
@@ -436,22 +601,28 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
         chunks = []
         for batch in strategy.distribute_datasets_from_function(dataset_fn):
             chunks.append({k: v.numpy() for k, v in eval_fn(batch).items()})
-        return task.compute_metrics(_concat(chunks))
+        outputs = _concat(chunks)
+        return compute(outputs, split), outputs
 
     return evaluate
 
 
 def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
-                 strategy: tf.distribute.Strategy | None = None) -> tuple[Task, keras.Model]:
+                 strategy: tf.distribute.Strategy | None = None,
+                 cache_dir: str | None = None) -> tuple[Task, keras.Model]:
     """Rebuilds the task and model of a finished run and loads its best checkpoint."""
     strategy = strategy or tf.distribute.get_strategy()
-    task: Task = experiment.task(params, data_dir, model_dir)
-    task.prepare()
     best_dir = os.path.join(model_dir, "best")
     latest = tf.train.latest_checkpoint(best_dir)
     if latest is None:
-        raise FileNotFoundError(f"no best checkpoint in {best_dir}: train the run first")
+        raise run_dir.RunDirError(f"no best checkpoint in {best_dir}: train the run first")
+    task: Task = experiment.make_task(params, data_dir, model_dir)
+    task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir()))
     with strategy.scope():
-        model = _build_model(task)
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        model = build_model(task)
+    try:
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    except Exception as e:
+        raise run_dir.RunDirError(f"the best checkpoint {latest} does not restore: "
+                                  f"{type(e).__name__}: {e}") from None
     return task, model

@@ -21,10 +21,14 @@ the early updates: fine-tuning MiniLM on 1,920 SST-2 sentences reached 60% dev a
 Keras's Adam where ``torch.optim.AdamW`` on the same batches reached 79%
 (``results/bert_benchmark.md``). Hence this subclass.
 
-Variables are matched by their Keras name, which is the last path component: keras-hub's
-LayerNorm parameters are ``gamma``/``beta`` and biases ``bias``
-(e.g. ``transformer_layer_0/self_attention_layer_norm/gamma``), where TF1 BERT had
-``.../LayerNorm/gamma``. :data:`NO_DECAY_NAMES` covers both spellings.
+Which variables are decayed is decided on the last component of a variable's path: keras-hub's
+LayerNorm parameters are ``gamma``/``beta`` and biases ``bias`` (e.g. the ``gamma`` of
+``transformer_layer_0/self_attention_layer_norm/gamma``), matched by :data:`NO_DECAY_NAMES`.
+Keras itself matches the patterns against ``variable.name``, which is that last component for a
+Keras variable but the whole path (``…/self_attention_layer_norm/gamma:0``) for the
+``tf.Variable`` the TensorFlow backend decays, so the same pattern could decay a variable that
+:func:`uses_weight_decay` reports as excluded; :class:`BertAdamW` matches the last component in
+both cases.
 
 Example:
 
@@ -37,12 +41,14 @@ decayed = [v.path for v in model.trainable_variables if uses_weight_decay(optimi
 
 from __future__ import annotations
 
+import re
+
 import keras
 from keras import ops
 
-#: Name patterns (regular expressions searched in ``variable.name``) excluded from weight decay:
-#: LayerNorm scale and offset, and every bias.
-NO_DECAY_NAMES = ("LayerNorm", "layer_norm", "^gamma$", "^beta$", "bias")
+#: Name patterns (regular expressions searched in the last component of a variable's path)
+#: excluded from weight decay: LayerNorm scale and offset, and every bias.
+NO_DECAY_NAMES = ("^gamma$", "^beta$", "^bias$")
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -139,6 +145,14 @@ class BertAdamW(keras.optimizers.AdamW):
             raise ValueError("BertAdamW does not implement amsgrad")
         super().__init__(*args, **kwargs)
         self.bias_correction = bool(bias_correction)
+
+    def _use_weight_decay(self, variable):
+        """Excluded if a pattern matches the last path component (see the module docstring)."""
+        name = variable.name.split(":")[0].rsplit("/", 1)[-1]
+        pattern = getattr(self, "_exclude_from_weight_decay_pattern", None)
+        if pattern is not None and re.search(pattern, name):
+            return False
+        return super()._use_weight_decay(variable)
 
     def update_step(self, gradient, variable, learning_rate):
         # Keras applies the decoupled weight decay (w ← w - lr·λ·w) before this step.

@@ -1,11 +1,17 @@
-"""Paper tables from the ``results.json`` files of runs: the paper's number beside ours.
+"""Paper tables from the runs under a folder: the paper's number beside ours.
 
-``collect(results_dir)`` finds every ``results.json`` below a folder (local or ``gs://``);
-``paper_table(paper, runs)`` groups the runs of that paper's experiments and prints, per
-experiment and split, the mean ± sample std over seeds of the experiment's metric (and of any
-other metric a reported number uses), the number of seeds, throughput and training time, and the
-paper's reported numbers with their source. Throughput and training time cover all of a run's
-training segments (a resumed run included) and exclude evaluation.
+:func:`collect` finds every run below a folder (local or ``gs://``): a finished run has a
+``results.json`` with ``status: ok``; a folder with a ``config.json`` but no finished results is
+a run that did not finish (still training, killed, or diverged: ``diverged.json``).
+:func:`paper_table` prints one markdown row per *setting*, split and metric. A setting is
+everything in a run's identity (``training/run_dir.py``) except the seed: two runs are pooled
+into one "mean ± std over seeds" only when their experiment, every hyperparameter, precision,
+evaluation interval, fixed shapes and data are equal and their seeds differ. A second run of the
+same setting and seed is left out (the newest is kept), and so is every run that did not
+finish; a note under the table counts and names them. Throughput and training time cover all of
+a run's training segments (a resumed run included) and exclude evaluation.
+
+Reading results needs no TensorFlow (``training.io`` reads local files directly).
 """
 
 from __future__ import annotations
@@ -14,23 +20,48 @@ import os
 import statistics
 from collections import defaultdict
 
-import tensorflow as tf
-
 from training import io
 
 
+def _legacy_identity(run: dict) -> dict:
+    """The identity of a results.json written before identities were recorded."""
+    config = run.get("config", {})
+    params = dict(run.get("params", {}))
+    params.setdefault("batch_size", run.get("global_batch_size"))
+    for key in ("epochs", "train_steps", "clip_norm", "patience"):
+        if config.get(key) is not None:
+            params[key] = config[key]
+    return {"experiment": run["experiment"], "params": params, "seed": config.get("seed", 0),
+            "mixed_precision": config.get("mixed_precision", "float32"),
+            "eval_every": config.get("eval_every", 0),
+            "static_shapes": config.get("static_shapes", False), "data": {}}
+
+
 def collect(results_dir: str) -> list[dict]:
-    """Every successful ``results.json`` below ``results_dir``, with its path."""
-    if not tf.io.gfile.isdir(results_dir):
+    """Every run below ``results_dir``: its record with ``path`` and ``status``.
+
+    ``status`` is ``"ok"`` (``results.json`` of a finished run, with its ``identity``),
+    ``"diverged"`` or ``"unfinished"`` (a ``config.json`` without finished results).
+    """
+    if not io.isdir(results_dir):
         raise FileNotFoundError(f"--results_dir={results_dir} is not a directory")
     runs = []
-    for root, _, files in tf.io.gfile.walk(results_dir):
+    for root, dirs, files in io.walk(results_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if "results.json" in files:
-            path = os.path.join(root, "results.json")
-            run = io.read_json(path)
+            run = io.read_json(os.path.join(root, "results.json"))
             if run.get("status") == "ok":
-                run["path"] = path
+                run.setdefault("identity", _legacy_identity(run))
+                run["path"] = os.path.join(root, "results.json")
                 runs.append(run)
+                continue
+        if "config.json" in files:
+            config = io.read_json(os.path.join(root, "config.json"))
+            if "experiment" not in config:
+                continue
+            status = "diverged" if "diverged.json" in files else "unfinished"
+            runs.append({"experiment": config["experiment"], "status": status,
+                         "path": os.path.join(root, "config.json")})
     return runs
 
 
@@ -42,47 +73,91 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def paper_table(experiments, runs: list[dict]) -> str:
-    """A markdown table: one line per (experiment and its overrides, split, metric).
+def _setting_key(identity: dict) -> str:
+    import json
 
-    Runs of one experiment with different hyperparameters (``--params``, ``--epochs``…) are
-    separate rows, named by what differs from the registered defaults.
-    """
-    groups = defaultdict(list)
-    for run in runs:
-        groups[run["experiment"]].append(run)
-    lines = ["| experiment | split | metric | paper | ours (mean ± std) | seeds | "
-             "train ex/s | train s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for exp in experiments:
-        by_setting = defaultdict(list)
-        for run in groups.get(exp.name, []):
-            by_setting[_setting(exp, run)].append(run)
-        for setting in sorted(by_setting) or [""]:
-            lines += _rows(exp, setting, by_setting.get(setting, []))
-    return "\n".join(lines)
+    return json.dumps({k: v for k, v in identity.items() if k != "seed"}, sort_keys=True)
 
 
-def _setting(exp, run: dict) -> str:
-    """What a run changed: hyperparameters that differ from the defaults, and the epochs."""
-    changed = [f"{k}={v}" for k, v in sorted(run["params"].items())
-               if k in exp.hparams and _as_json(exp.hparams[k]) != v]
-    epochs = run.get("config", {}).get("epochs")
-    if epochs is not None and epochs != exp.hparams.get("epochs"):
-        changed.append(f"epochs={epochs}")
+def _setting_label(exp, identity: dict) -> str:
+    """What a setting changes from the registered row: hyperparameters and loop settings."""
+    defaults = io.to_json(dict(exp.hparams))
+    changed = [f"{k}={v}" for k, v in sorted(identity["params"].items())
+               if defaults.get(k, v) != v]
+    for key, default in (("mixed_precision", "float32"), ("eval_every", 0),
+                         ("static_shapes", False)):
+        if identity.get(key, default) != default:
+            changed.append(f"{key}={identity[key]}")
     return ", ".join(changed)
 
 
-def _as_json(value):
-    return list(value) if isinstance(value, tuple) else value
+def paper_table(paper: str, experiments, runs: list[dict], results_dir: str = "") -> str:
+    """A markdown table of ``paper`` (see the module docstring), with the notes under it."""
+    names = {exp.name for exp in experiments}
+    mine = [run for run in runs if run["experiment"] in names]
+    if not mine:
+        return f"no runs of {paper} under {results_dir or 'the folder'}"
+    lines = [f"## {paper}: paper vs ours (runs under {results_dir})", "",
+             "| experiment | split | metric | paper | ours (mean ± std) | seeds | "
+             "train ex/s | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    left_out: dict[str, list[str]] = defaultdict(list)
+    for run in mine:
+        if run["status"] != "ok":
+            left_out[run["status"]].append(os.path.dirname(run["path"]))
+    for exp in experiments:
+        settings: dict[str, dict[int, dict]] = defaultdict(dict)
+        labels: dict[str, str] = {}
+        data_ids: dict[str, str] = {}
+        for run in sorted((r for r in mine if r["experiment"] == exp.name and
+                           r["status"] == "ok"), key=lambda r: r["path"]):
+            key = _setting_key(run["identity"])
+            labels[key] = _setting_label(exp, run["identity"])
+            data_ids.setdefault(key, str(sorted(run["identity"].get("data", {}).items())))
+            seed = run["identity"]["seed"]
+            if seed in settings[key]:
+                older = settings[key][seed]
+                if _mtime(run) < _mtime(older):
+                    older, run = run, older
+                left_out["duplicate seed"].append(os.path.dirname(older["path"]))
+            settings[key][seed] = run
+        by_label = defaultdict(list)
+        for key in settings:
+            by_label[labels[key]].append(key)
+        for label in sorted(by_label) or [""]:
+            keys = by_label.get(label, [None])
+            for n, key in enumerate(keys):
+                name = exp.name + (f" ({label})" if label else "")
+                if len(keys) > 1:
+                    name += f" [data {n + 1}]"
+                lines += _rows(exp, name, list(settings[key].values()) if key else [])
+    notes = []
+    what = {"unfinished": "did not finish (still training, or stopped)",
+            "diverged": "diverged (diverged.json)",
+            "duplicate seed": "repeat a seed of the same setting (the newest is kept)"}
+    for status, paths in left_out.items():
+        shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
+        notes.append(f"- left out: {len(paths)} run(s) that {what[status]}: {shown}")
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines)
 
 
-def _rows(exp, setting: str, exp_runs: list[dict]) -> list[str]:
-    name = f"{exp.name} ({setting})" if setting else exp.name
+def _mtime(run: dict) -> float:
+    try:
+        return os.path.getmtime(run["path"])
+    except OSError:
+        return 0.0
+
+
+def _rows(exp, name: str, exp_runs: list[dict]) -> list[str]:
     metrics = [exp.metric] + sorted({r.metric for r in exp.reported
-                                     if r.metric and r.metric != exp.metric})
+                                     if r.metric and r.metric != exp.metric}
+                                    | set(exp.table_metrics))
     splits = sorted({s for run in exp_runs for s in run["metrics"]} |
                     {r.split for r in exp.reported}, key=_split_order)
+    seeds = ",".join(str(run["identity"]["seed"]) for run in
+                     sorted(exp_runs, key=lambda r: r["identity"]["seed"]))
     lines = []
     for split in splits or ["dev"]:
         for metric in metrics:
@@ -99,7 +174,8 @@ def _rows(exp, setting: str, exp_runs: list[dict]) -> list[str]:
             speed = [v for v in map(_examples_per_second, exp_runs) if v]
             train_s = [run["train_seconds"] for run in exp_runs]
             lines.append(f"| {name} | {split} | {metric} | {paper} | {mean_std(values)} | "
-                         f"{len(values)} | {statistics.mean(speed) if speed else 0:.0f} | "
+                         f"{len(values)} ({seeds}) | "
+                         f"{statistics.mean(speed) if speed else 0:.0f} | "
                          f"{statistics.mean(train_s):.0f} |")
     return lines
 

@@ -7,13 +7,16 @@ The names follow the TensorFlow Model Garden's ``distribute_utils.get_distributi
 - ``mirrored``: synchronous data parallelism over the local GPUs; with ``num_cpu_devices > 1``
   and no GPU, over that many logical CPU devices (real replicas on one machine, for tests).
 - ``multi_worker_mirrored``: synchronous data parallelism over the workers named in ``TF_CONFIG``.
-- ``tpu``: a Cloud TPU (``tpu`` is its name or grpc address, or ``local`` on a TPU VM / Colab).
+- ``tpu``: a Cloud TPU (``tpu`` is its name or grpc address, or ``local`` on a TPU VM / Colab);
+  connecting gives up with a message after ``timeout`` seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 
 import tensorflow as tf
 
@@ -33,7 +36,7 @@ def split_cpu(num_devices: int) -> None:
 
 
 def get_strategy(name: str = "default", *, tpu: str | None = None,
-                 num_cpu_devices: int = 1) -> tf.distribute.Strategy:
+                 num_cpu_devices: int = 1, timeout: float = 120.0) -> tf.distribute.Strategy:
     """Returns the strategy called ``name`` (see the module docstring)."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown --strategy={name!r}; valid: {', '.join(STRATEGIES)}")
@@ -63,11 +66,52 @@ def get_strategy(name: str = "default", *, tpu: str | None = None,
                 implementation=tf.distribute.experimental.CommunicationImplementation.RING))
     if not tpu:
         raise ValueError("--strategy=tpu needs --tpu=ADDRESS (or --tpu=local on a TPU VM/Colab)")
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-        tpu="" if tpu == "local" else tpu)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+    return _connect_tpu(tpu, timeout)
+
+
+def _connect_tpu(tpu: str, timeout: float) -> tf.distribute.Strategy:
+    """Connects to a TPU, failing with a message rather than hanging when none answers.
+
+    A ``grpc://host:port`` address is probed first (a refused or silent port fails at once);
+    the connection and the TPU system's initialisation then get ``timeout`` seconds.
+    """
+    if tpu.startswith("grpc://"):
+        host, _, port = tpu[len("grpc://"):].rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(timeout, 10.0)):
+                pass
+        except (OSError, ValueError) as e:
+            raise ConnectionError(f"no TPU answers at {tpu} ({e}); check --tpu") from None
+    outcome: dict = {}
+
+    def connect():
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu="" if tpu == "local" else tpu)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            outcome["strategy"] = tf.distribute.TPUStrategy(resolver)
+        except Exception as e:  # reported below, in the caller's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"could not connect to the TPU {tpu!r} within {timeout:g} s "
+                           "(--tpu_timeout); is the TPU running and reachable?")
+    if "error" in outcome:
+        raise ConnectionError(f"could not connect to the TPU {tpu!r}: {outcome['error']}")
+    return outcome["strategy"]
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Returns once every worker has called it (an all-reduce); immediate in one process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return
+    strategy.reduce(tf.distribute.ReduceOp.SUM,
+                    strategy.run(lambda: tf.constant(1.0)), axis=None)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

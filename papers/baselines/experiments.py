@@ -7,15 +7,15 @@ the neutral ones: 6,920 / 872 / 1,821). The model itself is in ``papers/text_cla
 """
 
 from papers import registry
-from papers.text_classification import DEFAULTS, WordClassificationTask
+from papers.text_classification_hparams import hparams
 
 for _name, _dataset in (("sst2", "sst2"), ("sst5", "sst5")):
     registry.register(registry.Experiment(
         name=f"baselines/{_name}_bow_logreg",
-        task=WordClassificationTask,
+        task="papers.text_classification:WordClassificationTask",
         dataset=_dataset,
         metric="accuracy",
-        hparams=dict(DEFAULTS, dataset=_dataset, model="bow_logreg", optimizer="sgd",
-                     learning_rate=0.1, l2=1e-4, batch_size=32, epochs=30, patience=5),
+        hparams=hparams("bow_logreg", dataset=_dataset, optimizer="sgd", learning_rate=0.1,
+                        l2=1e-4, batch_size=32, epochs=30, patience=5),
         description=f"bag-of-words softmax regression on sentence-level {_name.upper()}",
     ))

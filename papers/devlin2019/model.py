@@ -71,11 +71,3 @@ def build_classifier(encoder: str | encoders.EncoderSpec | keras.Model, num_clas
     logits = ClassificationHead(num_classes, hidden_dims=hidden_dims, dropout=dropout,
                                 name="classifier")(sentence)
     return keras.Model(inputs, logits, name=name)
-
-
-def backbone_of(model: keras.Model) -> keras.Model:
-    """The BERT encoder inside a model built by :func:`build_classifier`."""
-    for layer in model.layers:
-        if hasattr(layer, "transformer_layers"):
-            return layer
-    raise ValueError(f"{model.name} has no BERT backbone")

@@ -4,8 +4,7 @@ Every task fine-tunes all parameters of a pre-trained encoder plus a new classif
 (§4.1) with the fine-tuning recipe of §A.3: Adam(W) with learning rate in {5e-5, 3e-5, 2e-5},
 batch size 16 or 32, 2-4 epochs, dropout 0.1, a 10% linear warm-up, weight decay 0.01 and
 gradient clipping at global norm 1.0 (google-research/bert ``run_classifier.py`` and
-``optimization.py``). The hyperparameter dicts below hold the defaults of each experiment;
-``train.py --params`` overrides them by name.
+``optimization.py``).
 
 | task | dataset | input | metric | eval splits |
 | --- | --- | --- | --- | --- |
@@ -14,27 +13,14 @@ gradient clipping at global norm 1.0 (google-research/bert ``run_classifier.py``
 | :class:`SNLITask` | ``snli`` | premise, hypothesis | accuracy | dev, test |
 | :class:`IMDBTask` | ``imdb`` | review, head+tail truncated | accuracy | dev (held out), test |
 
-Hyperparameters shared by all tasks (:data:`BASE_HPARAMS`):
-
-- ``encoder``: see :mod:`papers.devlin2019.encoders` (default ``"minilm_l6_h384"``, offline).
-- ``pooling``: ``"cls"`` (BERT's pooled ``[CLS]``) or ``"mean"`` (masked mean of tokens).
-- ``hidden_dims``: extra dense layers in the head, written ``256:128`` (default none).
-- ``max_seq_length``: tokens per packed sequence (128; IMDB 512).
-- ``learning_rate``, ``batch_size``, ``epochs``, ``warmup_proportion``, ``weight_decay``,
-  ``adam_epsilon``, ``dropout``, ``clip_norm``: the §A.3 recipe.
-- ``truncation``: ``"longest_first"`` or ``"head_tail"`` with ``head_tokens`` (Sun et al. 2019).
-- ``train_examples`` / ``eval_examples``: use a subset of that many examples of train / of each
-  evaluation split (0: all). The subset is a fixed random sample (``subset_seed``) kept in file
-  order, so it is the same in every run and, for IMDB whose file is sorted by label, balanced
-  in expectation.
-- ``length_bucketing``: group training examples of similar length (less padding on CPU/GPU;
-  ignored with static shapes).
+The hyperparameters of each experiment, and the A.3 grid, are in
+``papers/devlin2019/hparams.py``; ``train.py --params`` overrides them by name.
 
 Example:
 
 ```python
 task = SST2Task(SST2_HPARAMS, data_dir="/data", model_dir="/tmp/run")
-task.prepare()
+task.prepare(RunEnv(cache_dir="/tmp/cache"))
 batches = task.dataset("train", batch_size=32, training=True, seed=0)
 model = task.build_model()
 optimizer = task.build_optimizer(total_steps=1000)
@@ -43,7 +29,6 @@ optimizer = task.build_optimizer(total_steps=1000)
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Sequence
 
@@ -54,46 +39,10 @@ import tensorflow as tf
 import datasets
 from datasets import wordpiece
 from papers.devlin2019 import encoders
+from papers.devlin2019.hparams import BASE_HPARAMS
 from papers.devlin2019.model import build_classifier
 from training import optimizers
-from training.task import Task
-
-#: The §A.3 fine-tuning recipe with the offline MiniLM encoder; every task starts from it.
-BASE_HPARAMS: dict[str, Any] = {
-    "encoder": encoders.DEFAULT_ENCODER,
-    "pooling": "cls",
-    "hidden_dims": (),
-    "max_seq_length": 128,
-    "learning_rate": 2e-5,
-    "batch_size": 32,
-    "epochs": 3,
-    "warmup_proportion": 0.1,
-    "weight_decay": 0.01,
-    "adam_epsilon": 1e-6,
-    # False: google-research/bert's update m / (√v + ε); True: torch.optim.AdamW's (bias-corrected)
-    "adam_bias_correction": False,
-    "dropout": 0.1,
-    "clip_norm": 1.0,
-    "truncation": "longest_first",
-    "head_tokens": 128,
-    "train_examples": 0,
-    "eval_examples": 0,
-    "subset_seed": 0,
-    "length_bucketing": True,
-}
-
-#: ``dataset``: ``"glue_sst2"`` (GLUE's 67k phrase-level train, unlabelled test) or ``"sst2"``
-#: (the 6,920 / 872 / 1,821 sentences from the treebank; its test split is GLUE's test sentences,
-#: labelled).
-SST2_HPARAMS: dict[str, Any] = {**BASE_HPARAMS, "dataset": "glue_sst2"}
-MRPC_HPARAMS: dict[str, Any] = {**BASE_HPARAMS}
-SNLI_HPARAMS: dict[str, Any] = {**BASE_HPARAMS}
-#: Sun et al. 2019 (§5.3): 512 tokens, the first 128 and the last 382 of a long review;
-#: 2,000 train reviews (1,000 per class) are held out as dev for model selection.
-IMDB_HPARAMS: dict[str, Any] = {**BASE_HPARAMS, "max_seq_length": 512,
-                                "truncation": "head_tail", "head_tokens": 128,
-                                "dev_size": 2000}
-
+from training.task import Task, text_columns
 
 class BertClassificationTask(Task):
     """Fine-tunes a BERT encoder to classify a text or a text pair (Devlin et al. 2019, §4.1).
@@ -123,19 +72,28 @@ class BertClassificationTask(Task):
             self.spec.vocab_path, lowercase=self.spec.lowercase,
             strip_accents=self.spec.strip_accents, max_seq_length=max_len,
             truncation=self.params["truncation"], head_tokens=int(self.params["head_tokens"]))
-        self._splits: dict[str, tuple[tf.data.Dataset, int]] = {}
+        self._splits: dict[str, tuple[tf.data.Dataset, int, str]] = {}
 
     # ----------------------------------------------------------------------------- data
-    def prepare(self) -> None:
+    def data_identity(self) -> dict[str, Any]:
+        return {split: self._load(split)[2] for split in ("train", "dev")}
+
+    def prepare(self, env) -> None:
+        """Records the resolved encoder and its vocabulary in the model dir (once)."""
         if not self.model_dir:
             return
         from training import io
 
-        io.atomic_write_json(os.path.join(self.model_dir, "encoder.json"), self.spec.to_json())
-        with tf.io.gfile.GFile(self.spec.vocab_path, "rb") as f:
-            io.atomic_write_bytes(os.path.join(self.model_dir, "vocab.txt"), f.read())
+        path = os.path.join(self.model_dir, "encoder.json")
+        if not io.exists(path):
+            io.atomic_write_json(path, self.spec.to_json())
+        path = os.path.join(self.model_dir, "vocab.txt")
+        if not io.exists(path):
+            with tf.io.gfile.GFile(self.spec.vocab_path, "rb") as f:
+                io.atomic_write_bytes(path, f.read())
 
-    def _load(self, split: str) -> tuple[tf.data.Dataset, int]:
+    def _load(self, split: str) -> tuple[tf.data.Dataset, int, str]:
+        """``(examples, count, fingerprint)`` of ``split`` (or of its fixed subset)."""
         if split not in self._splits:
             options = {k: self.params[k] for k in self.dataset_options}
             loaded = datasets.load(self.dataset_name, split, self.data_dir, **options)
@@ -152,7 +110,8 @@ class BertClassificationTask(Task):
             tensors = {k: tf.constant(np.asarray(columns[k], dtype=object)[indices], tf.string)
                        for k in self.text_keys}
             tensors["label"] = tf.constant(labels)
-            self._splits[split] = (tf.data.Dataset.from_tensor_slices(tensors), len(indices))
+            self._splits[split] = (tf.data.Dataset.from_tensor_slices(tensors), len(indices),
+                                   loaded.fingerprint(indices))
         return self._splits[split]
 
     def num_examples(self, split: str) -> int:
@@ -161,12 +120,12 @@ class BertClassificationTask(Task):
     def dataset(self, split: str, *, batch_size: int, training: bool, seed: int, epoch: int = 0,
                 input_context: tf.distribute.InputContext | None = None,
                 static_shapes: bool = False) -> tf.data.Dataset:
-        ds, count = self._load(split)
+        ds, count, _ = self._load(split)
         if training:
-            chunk = 50 if self.params["length_bucketing"] else 1
             return wordpiece.train_batches(ds, self.encoder, self.text_keys, batch_size,
                                            seed=seed, epoch=epoch, input_context=input_context,
-                                           static_shapes=static_shapes, sort_chunk_batches=chunk)
+                                           static_shapes=static_shapes,
+                                           group_by_length=self.params["length_bucketing"])
         return wordpiece.eval_batches(ds, self.encoder, self.text_keys, batch_size,
                                       num_examples=count, input_context=input_context,
                                       static_shapes=static_shapes)
@@ -186,27 +145,21 @@ class BertClassificationTask(Task):
             epsilon=float(self.params["adam_epsilon"]),
             bias_correction=bool(self.params["adam_bias_correction"]))
 
-    def loss(self, labels, outputs) -> tf.Tensor:
+    def loss(self, features, labels, outputs) -> tf.Tensor:
         return keras.losses.sparse_categorical_crossentropy(
             labels, tf.cast(outputs, tf.float32), from_logits=True)
 
     # ----------------------------------------------------------------------------- predict
-    def predict_texts(self, model: keras.Model, texts: Sequence[str], *,
-                      batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, model: keras.Model, inputs: Sequence[str], output_dir: str = "", *,
+                batch_size: int = 32) -> list[dict[str, Any]]:
         """Labels and class probabilities of raw texts (pairs: ``"a<TAB>b"``).
 
         Returns:
             One dict per input: ``label`` (the name), ``label_id`` and ``probabilities``
             (label name -> probability).
         """
-        columns = [[] for _ in self.text_keys]
-        for n, text in enumerate(texts):
-            parts = text.split("\t") if len(self.text_keys) == 2 else [text]
-            if len(parts) != len(self.text_keys):
-                raise ValueError(f"input {n + 1} must be two texts separated by a tab "
-                                 f"(premise/sentence 1, hypothesis/sentence 2): {text!r}")
-            for column, part in zip(columns, parts):
-                column.append(part)
+        texts = list(inputs)
+        columns = text_columns(texts, len(self.text_keys))
         results = []
         for start in range(0, len(texts), batch_size):
             batch = [tf.constant(c[start:start + batch_size], tf.string) for c in columns]
@@ -271,8 +224,8 @@ class MRPCTask(BertClassificationTask):
     label_names = ("not_equivalent", "equivalent")
     metric = "f1"
 
-    def compute_metrics(self, gathered: dict[str, np.ndarray]) -> dict[str, float]:
-        metrics = super().compute_metrics(gathered)
+    def compute_metrics(self, gathered: dict[str, np.ndarray], split: str) -> dict[str, float]:
+        metrics = super().compute_metrics(gathered, split)
         keep = gathered["weights"] > 0
         predictions = gathered["logits"][keep].argmax(-1)
         metrics.update(binary_f1(gathered["labels"][keep], predictions, positive=1))
@@ -308,52 +261,8 @@ class IMDBTask(BertClassificationTask):
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)
         if "dev_size" not in self.params:
-            raise ValueError("IMDBTask needs the dev_size hyperparameter (see IMDB_HPARAMS)")
+            raise ValueError("IMDBTask needs the dev_size hyperparameter (see hparams.py)")
 
 
 TASKS: dict[str, type[BertClassificationTask]] = {
     "sst2": SST2Task, "mrpc": MRPCTask, "snli": SNLITask, "imdb": IMDBTask}
-HPARAMS: dict[str, dict[str, Any]] = {
-    "sst2": SST2_HPARAMS, "mrpc": MRPC_HPARAMS, "snli": SNLI_HPARAMS, "imdb": IMDB_HPARAMS}
-
-
-# ------------------------------------------------------------------------------ predict
-def _run_record(model_dir: str) -> dict[str, Any]:
-    for name in ("config.json", "results.json"):
-        path = os.path.join(model_dir, name)
-        if tf.io.gfile.exists(path):
-            with tf.io.gfile.GFile(path) as f:
-                record = json.load(f)
-            if "experiment" in record and "params" in record:
-                return record
-    raise FileNotFoundError(f"{model_dir} has no config.json or results.json naming the "
-                            f"experiment and its params: is it a finished training run?")
-
-
-def predict(model_dir: str, texts: Sequence[str], *, batch_size: int = 32,
-            data_dir: str | None = None) -> list[dict[str, Any]]:
-    """Classifies ``texts`` with the best checkpoint of a finished fine-tuning run.
-
-    Args:
-        model_dir: the run's directory (``config.json``/``results.json`` and ``best/``).
-        texts: one text per input; for pair tasks (MRPC, SNLI) ``"sentence 1<TAB>sentence 2"``.
-        batch_size: inputs per forward pass.
-        data_dir: passed to the task (not read: prediction needs no dataset).
-
-    Returns:
-        One dict per text: ``label``, ``label_id`` and ``probabilities`` (label -> probability).
-    """
-    from papers import registry
-    from training import loop
-
-    record = _run_record(model_dir)
-    experiment = registry.get(record["experiment"])
-    params = experiment.params_with_overrides(
-        {k: v for k, v in record["params"].items() if k in experiment.hparams})
-    for key, default in experiment.hparams.items():
-        if isinstance(default, tuple) and isinstance(params[key], list):
-            params[key] = tuple(params[key])
-    task, model = loop.restore_best(experiment, params, model_dir, data_dir)
-    if not isinstance(task, BertClassificationTask):
-        raise ValueError(f"{record['experiment']} is not a BERT classification experiment")
-    return task.predict_texts(model, list(texts), batch_size=batch_size)

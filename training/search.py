@@ -1,24 +1,20 @@
-"""Fine-tuning hyperparameter selection: the paper's grid, or a keras-tuner search.
+"""Hyperparameter selection on dev: every point of a paper's grid, or a keras-tuner search.
 
-Devlin et al. 2019, Appendix A.3: "The optimal hyperparameter values are task-specific, but we
-found the following range of possible values to work well across all tasks: batch size 16, 32;
-learning rate (Adam) 5e-5, 3e-5, 2e-5; number of epochs 2, 3, 4." For GLUE (§4.1) they "selected
-the best fine-tuning learning rate (among 5e-5, 4e-5, 3e-5, and 2e-5) on the Dev set".
-
-:data:`PAPER_GRID` is the A.3 grid as data; :func:`grid_runs` yields one parameter dict per
-point (18 runs), which the training CLI runs through the shared loop; :func:`select_best`
-picks the run with the best dev metric. :func:`search` instead asks a keras-tuner oracle
-(random search or Bayesian optimisation) for up to ``max_trials`` points and reports each
-trial's dev metric back; it takes ``run_fn(params) -> dev_metric`` so it does not depend on the
-training loop.
+A paper's grid lives in its package and is registered with its experiments
+(``Experiment.grid``, e.g. Devlin et al.'s Appendix A.3 grid in
+``papers/devlin2019/hparams.py``). :func:`grid_runs` yields one parameter dict per point, which
+the training CLI runs through the shared loop; :func:`select_best` picks the run with the best
+dev metric. :func:`search` instead asks a keras-tuner oracle (random search or Bayesian
+optimisation) for up to ``max_trials`` points of the grid and reports each trial's dev metric
+back; it takes ``run_fn(params) -> dev_metric`` so it does not depend on the training loop.
 
 Example:
 
 ```python
-for name, params in grid_runs(SST2_HPARAMS):
-    ...   # train with params, record the dev accuracy
+for name, params in grid_runs(exp.hparams, exp.grid):
+    ...   # train with params, record the dev metric
 best = search("bayesian", max_trials=6, run_fn=lambda p: train_and_eval(p),
-              base_params=SST2_HPARAMS)
+              grid=exp.grid, base_params=exp.hparams)
 best.params, best.value
 ```
 """
@@ -31,22 +27,15 @@ import math
 import tempfile
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-#: Appendix A.3's grid.
-PAPER_GRID: dict[str, tuple] = {
-    "learning_rate": (5e-5, 3e-5, 2e-5),
-    "batch_size": (16, 32),
-    "epochs": (2, 3, 4),
-}
-
-#: The learning rates searched for GLUE in §4.1 (batch 32, 3 epochs).
-GLUE_LEARNING_RATES: tuple[float, ...] = (5e-5, 4e-5, 3e-5, 2e-5)
-
 ORACLES = ("random", "bayesian")
+
+
+_SHORT = {"learning_rate": "lr", "batch_size": "bs", "epochs": "ep", "dropout": "do"}
 
 
 def run_name(point: Mapping[str, Any]) -> str:
     """A short, filesystem-safe name of a grid point, e.g. ``lr3e-05_bs32_ep3``."""
-    short = {"learning_rate": "lr", "batch_size": "bs", "epochs": "ep"}
+    short = _SHORT
     parts = []
     for key, value in point.items():
         text = f"{value:g}" if isinstance(value, float) else str(value)
@@ -54,11 +43,11 @@ def run_name(point: Mapping[str, Any]) -> str:
     return "_".join(parts)
 
 
-def grid_runs(base_params: Mapping[str, Any], grid: Mapping[str, Sequence] = PAPER_GRID
+def grid_runs(base_params: Mapping[str, Any], grid: Mapping[str, Sequence]
               ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yields ``(run_name, params)`` for every point of ``grid`` over ``base_params``.
 
-    The order is the product of the grid's values in the order written (learning rate
+    The order is the product of the grid's values in the order written (the first key
     slowest). Every grid key must be a hyperparameter of ``base_params``.
     """
     unknown = [k for k in grid if k not in base_params]
@@ -88,7 +77,7 @@ def select_best(results: Iterable[tuple[Mapping[str, Any], float]], mode: str = 
 
 
 # ------------------------------------------------------------------------------ keras-tuner
-def search_space(grid: Mapping[str, Sequence] = PAPER_GRID, *, continuous_lr: bool = False):
+def search_space(grid: Mapping[str, Sequence], *, continuous_lr: bool = False):
     """A ``keras_tuner.HyperParameters`` space over ``grid``.
 
     Each key becomes a ``Choice`` of its values; with ``continuous_lr`` the learning rate is
@@ -122,21 +111,23 @@ class SearchResult:
 
 
 def search(oracle_kind: str, max_trials: int, run_fn: Callable[[dict[str, Any]], float], *,
+           grid: Mapping[str, Sequence] | None = None,
            base_params: Mapping[str, Any] | None = None, space=None,
            metric: str = "dev_metric", mode: str = "max", seed: int = 0,
-           directory: str | None = None, project_name: str = "bert_finetune_search",
+           directory: str | None = None, project_name: str = "search",
            verbose: bool = False) -> SearchResult:
-    """Random or Bayesian search over fine-tuning hyperparameters with keras-tuner's oracles.
+    """Random or Bayesian search over a hyperparameter grid with keras-tuner's oracles.
 
     Args:
         oracle_kind: ``"random"`` (``RandomSearchOracle``) or ``"bayesian"``
             (``BayesianOptimizationOracle``, a Gaussian process with UCB).
-        max_trials: the number of trials (distinct points; a random oracle over the 18-point
-            grid stops early once it has seen them all).
+        max_trials: the number of trials (distinct points; a random oracle stops early once
+            it has seen every point of the grid).
         run_fn: trains with the given full parameter dict and returns the dev metric. An
             exception marks the trial failed (keras-tuner stops after 3 failures in a row).
+        grid: the values of each searched hyperparameter (for :func:`search_space`).
         base_params: the experiment's defaults; trial values override them.
-        space: a ``keras_tuner.HyperParameters``; default :func:`search_space` of the A.3 grid.
+        space: a ``keras_tuner.HyperParameters``; default :func:`search_space` of ``grid``.
         metric, mode: the objective's name and direction.
         seed: the oracle's seed.
         directory, project_name: where the oracle keeps its trial records (default a
@@ -152,7 +143,10 @@ def search(oracle_kind: str, max_trials: int, run_fn: Callable[[dict[str, Any]],
         raise ValueError(f"unknown oracle {oracle_kind!r}; valid: {', '.join(ORACLES)}")
     if max_trials < 1:
         raise ValueError(f"max_trials must be at least 1, got {max_trials}")
-    space = space if space is not None else search_space()
+    if space is None:
+        if grid is None:
+            raise ValueError("pass grid or space")
+        space = search_space(grid)
     objective = keras_tuner.Objective(metric, direction=mode)
     kinds = {"random": keras_tuner.oracles.RandomSearchOracle,
              "bayesian": keras_tuner.oracles.BayesianOptimizationOracle}

@@ -1,0 +1,80 @@
+"""What ``train.py`` and ``evaluate.py`` share: quiet start-up, and user errors as one line.
+
+TensorFlow prints C++ start-up lines (CUDA probing, oneDNN notices, CPU features) while it is
+imported, before its own log level applies. :func:`import_tensorflow` imports it with the
+process's standard error sent to a temporary file, and sets ``TF_CPP_MIN_LOG_LEVEL=3`` for what
+comes later; with ``show_logs`` (the ``--tf_logs`` flag) nothing is hidden. If the import
+fails, the hidden lines are printed.
+
+:func:`main_with_user_errors` wraps a CLI's ``main``: a mistake of the user's (a bad flag value,
+a model dir that holds another run, a missing data file, a diverged run) ends the program with
+``<program>: error: <message>`` on standard error and exit status 2 (1 for a diverged run),
+not with a traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; the message says what to do."""
+
+
+def import_tensorflow(show_logs: bool = False):
+    """Imports TensorFlow (and initialises its devices) quietly unless ``show_logs``."""
+    if "tensorflow" in sys.modules or show_logs:
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as hidden:
+        os.dup2(hidden.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            hidden.seek(0)
+            sys.stderr.write(hidden.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from absl import app
+
+    kinds: list[type[BaseException]] = [UserError, app.UsageError]
+    for module, names in (("training.run_dir", ("RunDirError",)),
+                          ("datasets.errors", ("DataFormatError",)),
+                          ("training.task", ("PredictionNotSupported",)),
+                          ("training.loop", ("TrainingDiverged",))):
+        if module in sys.modules:
+            kinds += [getattr(sys.modules[module], name) for name in names]
+    return tuple(kinds)
+
+
+def main_with_user_errors(main):
+    """``main`` with user errors printed as ``<program>: error: ...`` (see module docstring)."""
+
+    @functools.wraps(main)
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except _user_error_types() as e:
+            program = os.path.basename(sys.argv[0])
+            diverged = type(e).__name__ == "TrainingDiverged"
+            print(f"{program}: {'stopped' if diverged else 'error'}: {e}", file=sys.stderr,
+                  flush=True)
+            return 1 if diverged else 2
+
+    return wrapped

@@ -1,0 +1,250 @@
+"""A model dir holds one run: its identity, its lock, and the checks made on every start.
+
+**Identity.** The resolved values of everything that changes a run's trajectory or what its
+numbers mean are written once, into ``config.json``, when the run starts: the experiment, every
+hyperparameter (``batch_size`` is the global batch size; ``epochs``, ``train_steps``,
+``clip_norm`` and ``patience`` are hyperparameters too), the seed, the precision policy, the
+evaluation interval (it decides when the best checkpoint and early stopping are judged), fixed
+shapes (they change how examples are batched) and the data (a fingerprint of the train and dev
+examples). Every restart compares them; a difference is refused with one line per key, old →
+new.
+
+**What may change on resume** (not part of the identity, tested): the strategy and number of
+replicas at the same global batch size (the batches are the same, see
+:mod:`datasets.batching`), ``--tpu``, ``--num_cpu_devices``, ``--steps_per_loop``,
+``--checkpoint_every``, ``--verbose``, ``--deterministic``, ``--jit_compile`` (the same
+arithmetic, other kernels: like another replica count it can change the last bits), the path of
+``--data_dir`` when the data is the same, and ``--cache_dir``. With ``--extend``, ``epochs`` and
+``train_steps`` may grow: the run trains on, the identity takes the new length, and
+``config.json`` lists the extension. A learning-rate schedule over the whole run then takes the
+new length as its horizon from that point on.
+
+**Lock.** A training process holds ``MODEL_DIR/LOCK`` (host, process id and its start time,
+command); a second process refuses with the holder's details. A lock whose process is gone (same
+host, pid not running or running another program) is stale and is taken over with a message.
+On ``gs://`` the lock is best effort (object stores have no exclusive create). In a multi-worker
+job the chief holds it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+from typing import Any
+
+from training import io
+
+CONFIG = "config.json"
+LOCK = "LOCK"
+FORMAT = 2
+#: Identity keys that ``--extend`` may increase.
+EXTENDABLE = ("params.epochs", "params.train_steps")
+
+
+class RunDirError(ValueError):
+    """A model dir cannot be used for this run; the message says why and what to do."""
+
+
+def config_path(model_dir: str) -> str:
+    return os.path.join(model_dir, CONFIG)
+
+
+def read_config(model_dir: str) -> dict | None:
+    """The run's ``config.json``, or ``None`` if the dir holds no run yet."""
+    path = config_path(model_dir)
+    if not io.exists(path):
+        return None
+    config = io.read_json(path)
+    if not isinstance(config, dict) or "experiment" not in config:
+        raise RunDirError(f"{path} is not a run configuration (no 'experiment')")
+    return config
+
+
+def identity(experiment: str, params: dict, *, seed: int, mixed_precision: str,
+             eval_every: int, static_shapes: bool, data: dict) -> dict[str, Any]:
+    """The identity of a run (see the module docstring), as it reads back from JSON."""
+    return io.to_json({"experiment": experiment, "params": params, "seed": seed,
+                       "mixed_precision": mixed_precision, "eval_every": eval_every,
+                       "static_shapes": static_shapes, "data": data})
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat = {}
+        for key in sorted(value):
+            flat.update(_flatten(value[key], f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value}
+
+
+def differences(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every key that differs."""
+    a, b = _flatten(old), _flatten(new)
+    missing = object()
+    return [(k, a.get(k, "(absent)"), b.get(k, "(absent)"))
+            for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
+
+
+def _is_extension(changes: list[tuple[str, Any, Any]]) -> bool:
+    def longer(old, new):  # train_steps 0 means "train for epochs": no longer or shorter
+        return isinstance(old, int) and isinstance(new, int) and 0 < old < new
+
+    return bool(changes) and all(k in EXTENDABLE and longer(o, n) for k, o, n in changes)
+
+
+def check(model_dir: str, saved: dict | None, new: dict, *, extend: bool = False) -> str:
+    """Compares a restart with the run in ``model_dir``.
+
+    Returns:
+        ``"new"`` (no run yet), ``"same"`` (resume) or ``"extend"`` (``extend`` and only the
+        run length grows).
+
+    Raises:
+        RunDirError: the dir holds another run; the message lists each differing key.
+    """
+    if saved is None:
+        return "new"
+    if "identity" not in saved:
+        raise RunDirError(
+            f"{model_dir} holds a run of {saved.get('experiment')} written by an earlier "
+            f"version of the suite, without a recorded identity; use another --model_dir")
+    changes = differences(saved["identity"], new)
+    if not changes:
+        return "same"
+    if extend and _is_extension(changes):
+        return "extend"
+    lines = [f"  {key}: {old!r} → {value!r}" for key, old, value in changes]
+    hint = "use a new --model_dir for a new run"
+    if _is_extension(changes):
+        hint += ", or pass --extend to train this run for longer"
+    raise RunDirError(f"{model_dir} holds another run (config.json); these settings "
+                      f"differ:\n" + "\n".join(lines) + f"\n{hint}")
+
+
+def write_config(model_dir: str, new: dict, *, command: str, saved: dict | None = None,
+                 extended: bool = False) -> None:
+    """Records a new run, or an extension of the one in ``saved``, in ``config.json``."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    if saved is None:
+        config = {"format": FORMAT, "created": now, "command": command, "extensions": []}
+    else:
+        config = dict(saved)
+        if extended:
+            config["extensions"] = list(config.get("extensions", [])) + [{
+                "time": now, "command": command,
+                "changes": [{"key": k, "old": o, "new": n}
+                            for k, o, n in differences(saved["identity"], new)]}]
+    config.update({"experiment": new["experiment"], "params": new["params"], "identity": new})
+    io.atomic_write_json(config_path(model_dir), config)
+
+
+# ----------------------------------------------------------------------------------- lock
+_HELD: set[str] = set()
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc``), to tell it from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(holder: dict) -> bool:
+    pid = holder.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    started = holder.get("pid_start")
+    return started is None or _process_start(pid) in (None, started)
+
+
+class Lock:
+    """``MODEL_DIR/LOCK`` held by one training process (see the module docstring).
+
+    Example:
+
+    ```python
+    with Lock(model_dir, command="train.py ..."):
+        ...   # train
+    ```
+    """
+
+    def __init__(self, model_dir: str, command: str = ""):
+        self.path = os.path.join(model_dir, LOCK)
+        self.command = command
+        self.held = False
+
+    def _record(self) -> dict:
+        return {"host": socket.gethostname(), "pid": os.getpid(),
+                "pid_start": _process_start(os.getpid()), "command": self.command,
+                "since": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds")}
+
+    def _create(self) -> bool:
+        data = json.dumps(self._record(), indent=2).encode()
+        if io.is_remote(self.path):
+            if io.exists(self.path):
+                return False
+            io.atomic_write_bytes(self.path, data)
+            return True
+        io.makedirs(os.path.dirname(self.path))
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+
+    def acquire(self) -> "Lock":
+        if self.path in _HELD:
+            raise RunDirError(f"{os.path.dirname(self.path)} is already in use by this process")
+        for _ in range(3):
+            if self._create():
+                self.held = True
+                _HELD.add(self.path)
+                return self
+            try:
+                holder = io.read_json(self.path)
+            except (OSError, ValueError):
+                holder = {}
+            same_host = holder.get("host") == socket.gethostname()
+            if same_host and not _alive(holder) or (
+                    same_host and holder.get("pid") == os.getpid()):
+                print(f"removing a stale lock {self.path} (pid {holder.get('pid')} on "
+                      f"{holder.get('host')} is not running)", flush=True)
+                try:
+                    io.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            raise RunDirError(
+                f"{os.path.dirname(self.path)} is in use: process {holder.get('pid')} on "
+                f"{holder.get('host')} has trained in it since {holder.get('since')} "
+                f"({self.path}). Wait for it to finish or use another --model_dir; if no such "
+                f"process runs any more, delete {self.path}.")
+        raise RunDirError(f"could not take the lock {self.path}")
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            _HELD.discard(self.path)
+            try:
+                io.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "Lock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
