@@ -6,232 +6,15 @@ Representations using RNN Encoder-Decoder for Statistical Machine Translation", 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import keras
 from keras import ops
 
-_LOOPS = ("auto", "while_loop", "scan", "unroll")
-_LAYER_LOOPS = ("fused",) + _LOOPS
+from layers.gru_fused import fused_recurrence
+from layers.recurrence import LOOPS, masked_recurrence
 
-
-def time_major_loop(step: Callable, inputs: Sequence[Any], carry: Sequence[Any], *,
-                    collect_outputs: bool = True, loop: str = "auto"):
-    """Runs ``carry, y_t = step(carry, inputs_t)`` over the leading (time) axis.
-
-    Args:
-        step: ``step(carry, inputs_t) -> (new_carry, output_t)``; ``carry`` and ``inputs_t`` are
-            tuples of tensors, ``output_t`` a single tensor (ignored when not collected).
-        inputs: time-major tensors ``[T, ...]``, all with the same ``T``.
-        carry: the initial carry, a tuple of tensors.
-        collect_outputs: stack the per-step outputs into ``[T, ...]``; otherwise return ``None``.
-        loop: ``"while_loop"`` (TensorFlow: a ``tf.while_loop`` over ``TensorArray`` s, the
-            fastest on CPU and XLA-compatible with a static ``T``), ``"scan"`` (``keras.ops.scan``,
-            any backend), ``"unroll"`` (a Python loop; needs a static ``T``) or ``"auto"``
-            (``while_loop`` on TensorFlow, ``scan`` elsewhere).
-
-    Returns:
-        ``(final_carry, outputs)``.
-    """
-    if loop not in _LOOPS:
-        raise ValueError(f"loop must be one of {_LOOPS}, got {loop!r}")
-    inputs = tuple(inputs)
-    carry = tuple(carry)
-    if loop == "auto":
-        loop = "while_loop" if keras.backend.backend() == "tensorflow" else "scan"
-
-    if loop == "unroll":
-        steps = inputs[0].shape[0]
-        if steps is None:
-            raise ValueError("loop='unroll' needs a static number of time steps")
-        outputs = []
-        for t in range(steps):
-            carry, y = step(carry, tuple(x[t] for x in inputs))
-            if collect_outputs:
-                outputs.append(y)
-        return carry, (ops.stack(outputs) if collect_outputs else None)
-
-    if loop == "while_loop":
-        if keras.backend.backend() != "tensorflow":
-            raise ValueError("loop='while_loop' needs the TensorFlow backend")
-        return _tf_while_loop(step, inputs, carry, collect_outputs)
-
-    def scan_fn(c, xs):
-        c, y = step(c, xs)
-        # keras.ops.scan on TensorFlow requires per-step outputs with the carry's structure
-        # (the output has the shape of the first carry entry).
-        return c, (y,) + tuple(c[1:])
-
-    carry, outputs = ops.scan(scan_fn, carry, inputs)
-    return carry, (outputs[0] if collect_outputs else None)
-
-
-def _tf_while_loop(step, inputs, carry, collect_outputs):
-    import tensorflow as tf
-
-    steps = inputs[0].shape[0]
-    if steps is None:
-        steps = tf.shape(inputs[0])[0]
-    input_tas = tuple(
-        tf.TensorArray(x.dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
-        for x in inputs)
-    carry = tuple(tf.convert_to_tensor(c) for c in carry)
-    # The output has the shape and dtype of the first carry entry (the hidden state).
-    output_ta = tf.TensorArray(carry[0].dtype, size=steps if collect_outputs else 0,
-                               element_shape=carry[0].shape)
-
-    def body(t, c, out_ta):
-        c, y = step(c, tuple(ta.read(t) for ta in input_tas))
-        if collect_outputs:
-            out_ta = out_ta.write(t, y)
-        return t + 1, tuple(c), out_ta
-
-    _, carry, output_ta = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), carry, output_ta),
-        maximum_iterations=steps)
-    return carry, (output_ta.stack() if collect_outputs else None)
-
-
-def _fused_recurrence(proj_zr, proj_h, h0, u_zr, u_h, mask=None, keep=None, *,
-                      zero_output_for_mask: bool = False, collect_outputs: bool = True):
-    """Equations 5-8 over time with a hand-written backward pass (TensorFlow, tanh/sigmoid).
-
-    Forward, for ``t = 0 ... T-1`` (``keep``: the recurrent dropout mask, else 1)::
-
-        h_in = keep ⊙ h(t-1)
-        [z, r] = σ(x_zr(t) + h_in [U_z U_r])                  (5), (6)
-        h~ = tanh(x_h(t) + (r ⊙ h_in) U)                     (8)
-        h(t) = z ⊙ h(t-1) + (1 - z) ⊙ h~                     (7)
-
-    Backward through time, with ``g = ∂L/∂h(t)`` (``σ' = σ(1 - σ)``, ``tanh' = 1 - tanh²``)::
-
-        a_h = (1 - z) ⊙ g ⊙ (1 - h~²)                        ∂L/∂x_h(t)
-        q = a_h Uᵀ                                           ∂L/∂(r ⊙ h_in)
-        a_zr = [g ⊙ (h(t-1) - h~), q ⊙ h_in] ⊙ σ'            ∂L/∂x_zr(t)
-        ∂L/∂h(t-1) = z ⊙ g + keep ⊙ (r ⊙ q + a_zr [U_z U_r]ᵀ)
-
-    The per-step work is two products with ``Uᵀ``; the weight gradients are then two products
-    over all time steps at once: ``∂L/∂[U_z U_r] = Σ_t h_inᵀ a_zr`` and
-    ``∂L/∂U = Σ_t (r ⊙ h_in)ᵀ a_h``. Automatic differentiation of the ``tf.while_loop`` would
-    instead do four products per step and push every intermediate on a stack. A padded step
-    (``mask`` false) passes ``g`` through to ``h(t-1)`` and contributes nothing else.
-
-    Args:
-        proj_zr, proj_h: time-major input projections ``[T, B, 2u]`` and ``[T, B, u]``.
-        h0: ``[B, u]``. u_zr, u_h: ``[U_z U_r]`` ``[u, 2u]`` and ``U`` ``[u, u]``.
-        mask: boolean ``[T, B, 1]`` or ``None``. keep: ``[B, u]`` or ``None``.
-
-    Returns:
-        ``(outputs [T, B, u] or None, last_output, h_last)``, as the generic path.
-    """
-    import tensorflow as tf
-
-    units = h0.shape[-1]
-    steps = proj_zr.shape[0]
-    if steps is None:
-        steps = tf.shape(proj_zr)[0]
-    masked, dropped = mask is not None, keep is not None
-    extras = tuple(t for t in (mask, keep) if t is not None)
-
-    def unstack(x):
-        return tf.TensorArray(x.dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
-
-    def new_array(like, width):
-        return tf.TensorArray(like.dtype, size=steps, element_shape=(like.shape[0], width))
-
-    @tf.custom_gradient
-    def run(proj_zr, proj_h, h0, u_zr, u_h, *extras):
-        mask = extras[0] if masked else None
-        keep = extras[-1] if dropped else None
-        x_zr_ta, x_h_ta = unstack(proj_zr), unstack(proj_h)
-        mask_ta = unstack(mask) if masked else None
-        zeros = tf.zeros_like(h0)
-
-        def body(t, h, output, states_ta, zr_ta, hh_ta, outputs_ta):
-            h_in = h * keep if dropped else h
-            zr = tf.sigmoid(x_zr_ta.read(t) + tf.matmul(h_in, u_zr))
-            z, r = zr[:, :units], zr[:, units:]
-            hh = tf.tanh(x_h_ta.read(t) + tf.matmul(r * h_in, u_h))
-            h_new = hh + z * (h - hh)
-            if masked:
-                m = mask_ta.read(t)
-                output = tf.where(m, h_new, zeros if zero_output_for_mask else output)
-                h_new = tf.where(m, h_new, h)
-                if collect_outputs:
-                    outputs_ta = outputs_ta.write(t, output)
-            return (t + 1, h_new, output, states_ta.write(t, h_new), zr_ta.write(t, zr),
-                    hh_ta.write(t, hh), outputs_ta)
-
-        loop_vars = (tf.constant(0), h0, zeros, new_array(h0, units),
-                     new_array(h0, 2 * units), new_array(h0, units),
-                     new_array(h0, units) if masked and collect_outputs else tf.constant(0))
-        _, h_last, last_output, states_ta, zr_ta, hh_ta, outputs_ta = tf.while_loop(
-            lambda t, *_: t < steps, body, loop_vars, maximum_iterations=steps)
-        states, zr_all, hh_all = states_ta.stack(), zr_ta.stack(), hh_ta.stack()
-
-        def grad(*upstream):
-            if masked:
-                d_outputs = upstream[0] if collect_outputs else None
-                d_output, d_state = upstream[-2], upstream[-1]
-            else:
-                d_outputs, d_state = upstream
-                d_output = None
-            d_state = tf.zeros_like(h0) if d_state is None else d_state
-            d_output = tf.zeros_like(h0) if d_output is None else d_output
-            h_prev_all = tf.concat([h0[None], states[:-1]], axis=0)
-            h_prev_ta, zr_all_ta, hh_all_ta = unstack(h_prev_all), unstack(zr_all), unstack(hh_all)
-            d_outputs_ta = unstack(d_outputs) if d_outputs is not None else None
-            mask_back_ta = unstack(mask) if masked else None
-            u_zr_t, u_h_t = tf.transpose(u_zr), tf.transpose(u_h)
-
-            def back(i, dh, dout, d_zr_ta, d_h_ta):
-                t = steps - 1 - i
-                h, zr, hh = h_prev_ta.read(t), zr_all_ta.read(t), hh_all_ta.read(t)
-                if masked:
-                    m = tf.cast(mask_back_ta.read(t), dh.dtype)
-                    g_out = dout + d_outputs_ta.read(t) if d_outputs_ta is not None else dout
-                    g = m * (dh + g_out)
-                    dh_prev = (1.0 - m) * dh
-                    dout = tf.zeros_like(dout) if zero_output_for_mask else (1.0 - m) * g_out
-                else:
-                    g = dh + d_outputs_ta.read(t) if d_outputs_ta is not None else dh
-                    dh_prev = tf.zeros_like(dh)
-                z, r = zr[:, :units], zr[:, units:]
-                h_in = h * keep if dropped else h
-                a_h = g * (1.0 - z) * (1.0 - hh * hh)
-                q = tf.matmul(a_h, u_h_t)
-                a_zr = tf.concat([g * (h - hh), q * h_in], axis=-1) * zr * (1.0 - zr)
-                d_in = r * q + tf.matmul(a_zr, u_zr_t)
-                dh_prev += g * z + (d_in * keep if dropped else d_in)
-                return i + 1, dh_prev, dout, d_zr_ta.write(t, a_zr), d_h_ta.write(t, a_h)
-
-            _, dh0, _, d_zr_ta, d_h_ta = tf.while_loop(
-                lambda i, *_: i < steps, back,
-                (tf.constant(0), d_state, d_output, new_array(h0, 2 * units),
-                 new_array(h0, units)),
-                maximum_iterations=steps)
-            d_proj_zr, d_proj_h = d_zr_ta.stack(), d_h_ta.stack()
-            h_in_all = h_prev_all * keep if dropped else h_prev_all
-            rh_all = zr_all[..., units:] * h_in_all
-            d_u_zr = tf.matmul(tf.reshape(h_in_all, (-1, units)),
-                               tf.reshape(d_proj_zr, (-1, 2 * units)), transpose_a=True)
-            d_u_h = tf.matmul(tf.reshape(rh_all, (-1, units)),
-                              tf.reshape(d_proj_h, (-1, units)), transpose_a=True)
-            return (d_proj_zr, d_proj_h, dh0, d_u_zr, d_u_h) + (None,) * len(extras)
-
-        if not masked:
-            return (states, h_last), grad
-        if collect_outputs:
-            return (outputs_ta.stack(), last_output, h_last), grad
-        return (last_output, h_last), grad
-
-    results = run(proj_zr, proj_h, h0, u_zr, u_h, *extras)
-    if not masked:
-        states, h_last = results
-        return (states if collect_outputs else None), h_last, h_last
-    if collect_outputs:
-        return tuple(results)
-    return (None,) + tuple(results)
+_LAYER_LOOPS = ("fused",) + LOOPS
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -267,11 +50,10 @@ class ChoGRU(keras.layers.Layer):
     matrix product outside the recurrence; each step then does two products with ``U``: the
     fused gate product ``h(t-1) @ [U_z U_r]`` and ``(r ⊙ h(t-1)) @ U``. On TensorFlow with the
     paper's tanh/sigmoid (``loop="auto"``), the recurrence is a ``tf.while_loop`` over
-    time-major ``TensorArray`` s with a hand-written backward pass through time (see
-    :func:`_fused_recurrence`: two products with ``Uᵀ`` per step and the gradients of ``U``
-    as two products over the whole sequence); it compiles with XLA when the length is
+    time-major ``TensorArray`` s with a hand-written backward pass through time
+    (:func:`layers.gru_fused.fused_recurrence`); it compiles with XLA when the length is
     static; being a ``tf.custom_gradient``, it has no second derivatives. Otherwise the same
-    equations in ``keras.ops`` run under ``tf.while_loop`` or ``keras.ops.scan`` and are
+    equations in ``keras.ops`` run under :func:`layers.recurrence.masked_recurrence` and are
     differentiated automatically.
 
     Masking. A padded step (mask ``False``) leaves the state unchanged; with
@@ -304,7 +86,8 @@ class ChoGRU(keras.layers.Layer):
             ``"while_loop"`` on TensorFlow and ``"scan"`` elsewhere), ``"fused"`` (the
             hand-written backward pass; TensorFlow, tanh and sigmoid only), or one of
             ``"while_loop"``, ``"scan"``, ``"unroll"`` with automatic differentiation (see
-            :func:`time_major_loop`; ``"scan"`` on TensorFlow does not compile with XLA).
+            :func:`layers.recurrence.time_major_loop`; ``"scan"`` on TensorFlow does not compile
+            with XLA).
         seed: seed of the dropout masks.
 
     Call args:
@@ -440,14 +223,14 @@ class ChoGRU(keras.layers.Layer):
         u_zr, u_h = u[:, : 2 * units], u[:, 2 * units:]
         m = None
         if mask is not None:
-            m = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)  # [T, B, 1]
+            m = ops.transpose(ops.cast(mask, "bool"), (1, 0))  # [T, B]
             if self.go_backwards:
                 m = ops.flip(m, axis=0)
 
         if self._fused():
-            outputs, last_output, h_last = _fused_recurrence(
-                proj_zr, proj_h, h0, u_zr, u_h, m, recurrent_keep,
-                zero_output_for_mask=self.zero_output_for_mask,
+            outputs, last_output, h_last = fused_recurrence(
+                proj_zr, proj_h, h0, u_zr, u_h, None if m is None else m[..., None],
+                recurrent_keep, zero_output_for_mask=self.zero_output_for_mask,
                 collect_outputs=self.return_sequences)
         else:
             outputs, last_output, h_last = self._generic_recurrence(
@@ -459,7 +242,7 @@ class ChoGRU(keras.layers.Layer):
         return output
 
     def _fused(self) -> bool:
-        """Whether the hand-written backward pass (:func:`_fused_recurrence`) applies."""
+        """Whether the hand-written backward pass (:func:`fused_recurrence`) applies."""
         applicable = (keras.backend.backend() == "tensorflow"
                       and self.activation is keras.activations.tanh
                       and self.recurrent_activation is keras.activations.sigmoid)
@@ -468,44 +251,25 @@ class ChoGRU(keras.layers.Layer):
                              "recurrent_activation='sigmoid'")
         return self.loop == "fused" or (self.loop == "auto" and applicable)
 
-    def _generic_recurrence(self, proj_zr, proj_h, h0, u_zr, u_h, m, recurrent_keep):
-        """Equations 5-8 in ``keras.ops``, differentiated automatically."""
+    def _generic_recurrence(self, proj_zr, proj_h, h0, u_zr, u_h, mask, recurrent_keep):
+        """Equations 5-8 in ``keras.ops`` (:func:`layers.recurrence.masked_recurrence`),
+        differentiated automatically."""
         units = self.units
         gate, candidate = self.recurrent_activation, self.activation
 
-        def cell(h, x_zr, x_h):
+        def cell(xs, h, constants):
+            x_zr, x_h = xs
             h_in = h if recurrent_keep is None else h * recurrent_keep
             zr = gate(x_zr + ops.matmul(h_in, u_zr))          # equations 5, 6
             z, r = zr[:, :units], zr[:, units:]
             hh = candidate(x_h + ops.matmul(r * h_in, u_h))  # equation 8
-            return hh + z * (h - hh)                          # equation 7
+            h = hh + z * (h - hh)                             # equation 7
+            return h, h
 
-        loop = "while_loop" if self.loop in ("auto", "fused") else self.loop
-        if loop == "while_loop" and keras.backend.backend() != "tensorflow":
-            loop = "scan"
-        if m is None:
-            def step(carry, xs):
-                h = cell(carry[0], *xs)
-                return (h,), h
-
-            (h_last,), outputs = time_major_loop(
-                step, (proj_zr, proj_h), (h0,), collect_outputs=self.return_sequences,
-                loop=loop)
-            return outputs, h_last, h_last
-
-        zeros = ops.zeros_like(h0)
-
-        def step(carry, xs):
-            h, previous_output = carry
-            x_zr, x_h, m_t = xs
-            h_new = cell(h, x_zr, x_h)
-            masked_output = zeros if self.zero_output_for_mask else previous_output
-            output = ops.where(m_t, h_new, masked_output)
-            return (ops.where(m_t, h_new, h), output), output
-
-        (h_last, last_output), outputs = time_major_loop(
-            step, (proj_zr, proj_h, m), (h0, zeros), collect_outputs=self.return_sequences,
-            loop=loop)
+        loop = "auto" if self.loop == "fused" else self.loop
+        outputs, last_output, h_last = masked_recurrence(
+            cell, (proj_zr, proj_h), h0, mask=mask, return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask, loop=loop)
         return outputs, last_output, h_last
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):

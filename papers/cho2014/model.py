@@ -25,15 +25,12 @@ conditional log-likelihood of equation 4, ``log p(y | x) = Σ_t log p(y_t | y_<t
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import keras
 from keras import ops
 
-from layers.gru import ChoGRU, time_major_loop
+from layers.gru import ChoGRU
 from layers.maxout import Maxout
-
-_NEG = -1e9
+from layers.recurrence import masked_recurrence
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -61,8 +58,8 @@ class ConditionalGRUDecoder(keras.layers.Layer):
         units: the decoder's hidden size ``u``.
         kernel_initializer, recurrent_initializer, context_initializer: initialisers of
             ``W'``, ``U'`` and ``C``.
-        loop: how the teacher-forced recurrence runs (see :func:`layers.gru.time_major_loop`;
-            ``"fused"`` means ``"auto"`` here).
+        loop: how the teacher-forced recurrence runs (see
+            :func:`layers.recurrence.time_major_loop`; ``"fused"`` means ``"auto"`` here).
 
     Call args:
         embeddings: ``e(y_{t-1})`` for all steps, ``[batch, time, embedding_dim]``.
@@ -133,12 +130,12 @@ class ConditionalGRUDecoder(keras.layers.Layer):
         x_h = x[..., 2 * u:]
         recurrent_kernel = ops.convert_to_tensor(self.recurrent_kernel)
 
-        def step(carry, xs):
-            h = self.cell(carry[0], xs[0], xs[1], context_h, recurrent_kernel)
-            return (h,), h
+        def cell(xs, state, constants):
+            h = self.cell(state, xs[0], xs[1], context_h, recurrent_kernel)
+            return h, h
 
         loop = "auto" if self.loop == "fused" else self.loop
-        _, states = time_major_loop(step, (x_zr, x_h), (initial_state,), loop=loop)
+        states, _, _ = masked_recurrence(cell, (x_zr, x_h), initial_state, loop=loop)
         return ops.transpose(states, (1, 0, 2))
 
     def compute_output_shape(self, embeddings_shape, initial_state_shape=None,
@@ -155,24 +152,6 @@ class ConditionalGRUDecoder(keras.layers.Layer):
             "loop": self.loop,
         })
         return config
-
-
-class BeamSearchOutput(NamedTuple):
-    """Hypotheses of :meth:`RNNEncoderDecoder.beam_search`, best first.
-
-    Attributes:
-        sequences: ``[batch, beam, max_length]`` int32; ``<end>`` then ``<pad>`` after it.
-        scores: ``[batch, beam]``, the ranking score ``log p(y | x) / length^α``
-            (``= log_probs`` when ``α = 0``), sorted in decreasing order.
-        log_probs: ``[batch, beam]``, ``log p(y | x)``, summed over the tokens up to and
-            including ``<end>``.
-        lengths: ``[batch, beam]`` int32, tokens up to and including ``<end>``.
-    """
-
-    sequences: object
-    scores: object
-    log_probs: object
-    lengths: object
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -217,8 +196,9 @@ class RNNEncoderDecoder(keras.Model):
     ```python
     model = RNNEncoderDecoder(23, 23, embedding_dim=32, hidden_units=64, maxout_units=32)
     logits = model({"source": src, "decoder_input": dec_in})      # teacher forcing
-    tokens = model.greedy_decode(src, max_length=12)               # [batch, 12]
-    beams = model.beam_search(src, beam_width=5, max_length=12)    # BeamSearchOutput
+    state, constants = model.start_decoding(src)
+    beams = layers.decoding.beam_search(model.decode_step, state, constants, beam_width=5,
+                                        start_id=1, end_id=2, pad_id=0, max_length=12)
     ```
     """
 
@@ -326,147 +306,29 @@ class RNNEncoderDecoder(keras.Model):
         states = self.decoder(previous_embedding, h0, context)
         return self._logits(states, previous_out, ops.expand_dims(self.output_c(context), 1))
 
-    def sequence_log_prob(self, source, targets):
-        """``log p(y | x)`` by teacher forcing, ``[batch]`` (equation 4's summand).
-
-        ``targets`` ``[batch, T]`` holds ``y_1 ... y_T``; the sum runs up to and including the
-        first ``<end>`` (over all ``T`` tokens if there is none).
-        """
-        targets = ops.convert_to_tensor(targets, dtype="int32")
-        start = ops.full_like(targets[:, :1], self.start_id)
-        logits = self({"source": source,
-                       "decoder_input": ops.concatenate([start, targets[:, :-1]], axis=1)})
-        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        token = ops.squeeze(ops.take_along_axis(log_probs, targets[..., None], axis=-1), -1)
-        return ops.sum(token * _up_to_end(targets, self.end_id), axis=-1)
-
     # ------------------------------------------------------------------------------ decoding
-    def _decoding_state(self, source):
+    def start_decoding(self, source):
+        """``(h'_0, constants)`` for :mod:`layers.decoding`; the constants are the decoder's
+        terms in ``c``, computed once per source: ``([C_z c | C_r c], C c, O_c c)``."""
         context, h = self.encode(source)
         context_zr, context_h = self.decoder.context_terms(context)
         return h, (context_zr, context_h, self.output_c(context))
 
     def decode_step(self, previous_tokens, state, constants):
-        """One decoder step: ``(y_{t-1}, h'_{t-1}) -> (logits of y_t, h'_t)``.
+        """One decoder step for :mod:`layers.decoding`: ``(y_{t-1}, h'_{t-1}) -> (logits of
+        y_t, h'_t, {})``.
 
         Args:
             previous_tokens: ``[n]`` int32 (``<start>`` at the first step).
             state: ``h'_{t-1}``, ``[n, u]``.
-            constants: ``(C_z c | C_r c, C c, O_c c)`` from the encoder, one row per
-                hypothesis.
+            constants: from :meth:`start_decoding`, one row per hypothesis.
         """
         context_zr, context_h, context_out = constants
         previous_embedding, previous_out = self._previous(previous_tokens)
         x = self.decoder.input_projection(previous_embedding)
         u = self.hidden_units
         state = self.decoder.cell(state, x[:, : 2 * u] + context_zr, x[:, 2 * u:], context_h)
-        return self._logits(state, previous_out, context_out), state
-
-    def greedy_decode(self, source, max_length: int):
-        """Greedy decoding: ``y_t = argmax p(y_t | y_<t, x)`` until ``<end>``.
-
-        Returns int32 ``[batch, max_length]``: the tokens, ``<end>`` included, then ``<pad>``.
-        Stops early once every sequence has produced ``<end>``.
-        """
-        source = ops.convert_to_tensor(source, dtype="int32")
-        state, constants = self._decoding_state(source)
-        batch = ops.shape(source)[0]
-        positions = ops.arange(max_length, dtype="int32")
-
-        def cond(i, state, previous, finished, tokens):
-            return ops.logical_and(i < max_length, ops.logical_not(ops.all(finished)))
-
-        def body(i, state, previous, finished, tokens):
-            logits, state = self.decode_step(previous, state, constants)
-            # argmax of the log-probabilities, as in beam search, so that ties break alike.
-            log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-            token = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
-            token = ops.where(finished, self.pad_id, token)
-            tokens = ops.where(ops.equal(positions, i)[None, :], token[:, None], tokens)
-            finished = ops.logical_or(finished, ops.equal(token, self.end_id))
-            return i + 1, state, token, finished, tokens
-
-        start = ops.full((batch,), self.start_id, dtype="int32")
-        loop_vars = (ops.convert_to_tensor(0, "int32"), state, start,
-                     ops.zeros((batch,), dtype="bool"),
-                     ops.full((batch, max_length), self.pad_id, dtype="int32"))
-        return ops.while_loop(cond, body, loop_vars, maximum_iterations=max_length)[-1]
-
-    def beam_search(self, source, beam_width: int, max_length: int,
-                    length_penalty: float = 0.0) -> BeamSearchOutput:
-        """Beam search for ``argmax_y log p(y | x)``.
-
-        Keeps the ``beam_width`` best prefixes at each step. A hypothesis that produced
-        ``<end>`` stays in the beam with its score frozen (it is extended by ``<pad>`` at no
-        cost) and competes with the unfinished ones; the search stops when all hypotheses are
-        finished or after ``max_length`` tokens. Hypotheses are ranked by
-        ``log p(y | x) / length^α`` with ``α = length_penalty`` (0: no normalisation, 1: the
-        mean log-probability per token); the length of an unfinished prefix is its current
-        length.
-
-        Returns:
-            :class:`BeamSearchOutput`, best hypothesis first. With ``beam_width=1`` the
-            sequences are those of :meth:`greedy_decode`.
-        """
-        k, vocab = int(beam_width), self.target_vocab_size
-        if k > vocab:
-            raise ValueError(f"beam_width={k} exceeds the vocabulary size {vocab}")
-        source = ops.convert_to_tensor(source, dtype="int32")
-        batch = ops.shape(source)[0]
-        state, constants = self._decoding_state(source)
-        state = ops.repeat(state, k, axis=0)                        # [batch * k, u]
-        constants = tuple(ops.repeat(t, k, axis=0) for t in constants)
-        positions = ops.arange(max_length, dtype="int32")
-        pad_only = ops.where(ops.equal(ops.arange(vocab), self.pad_id), 0.0, _NEG)
-        row_offset = ops.expand_dims(ops.arange(batch, dtype="int32") * k, 1)  # [batch, 1]
-
-        def rank(log_probs, lengths):
-            if not length_penalty:
-                return log_probs
-            return log_probs / ops.power(ops.cast(ops.maximum(lengths, 1), "float32"),
-                                         length_penalty)
-
-        def cond(i, state, previous, log_probs, lengths, finished, tokens, scores):
-            return ops.logical_and(i < max_length, ops.logical_not(ops.all(finished)))
-
-        def body(i, state, previous, log_probs, lengths, finished, tokens, scores):
-            logits, state = self.decode_step(previous, state, constants)
-            step = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-            step = ops.reshape(step, (batch, k, vocab))
-            step = ops.where(finished[..., None], pad_only, step)
-            candidates = ops.reshape(log_probs[..., None] + step, (batch, k * vocab))
-            candidate_lengths = ops.where(finished, lengths, i + 1)             # [batch, k]
-            candidate_lengths = ops.reshape(
-                ops.repeat(candidate_lengths[..., None], vocab, axis=-1), (batch, k * vocab))
-            scores, index = ops.top_k(rank(candidates, candidate_lengths), k)   # sorted
-            index = ops.cast(index, "int32")
-            beam, token = index // vocab, index % vocab
-
-            log_probs = ops.take_along_axis(candidates, index, axis=1)
-            lengths = ops.take_along_axis(candidate_lengths, index, axis=1)
-            was_finished = ops.take_along_axis(finished, beam, axis=1)
-            finished = ops.logical_or(was_finished, ops.equal(token, self.end_id))
-            tokens = ops.take_along_axis(tokens, beam[..., None], axis=1)
-            tokens = ops.where(ops.equal(positions, i)[None, None, :], token[..., None], tokens)
-            state = ops.take(state, ops.reshape(beam + row_offset, (-1,)), axis=0)
-            return (i + 1, state, ops.reshape(token, (-1,)), log_probs, lengths, finished,
-                    tokens, scores)
-
-        # Only the first hypothesis is alive at the start, so the k first choices differ.
-        initial_log_probs = ops.cast(ops.where(ops.arange(k) == 0, 0.0, _NEG), "float32")
-        initial_log_probs = ops.repeat(initial_log_probs[None, :], batch, axis=0)
-        loop_vars = (
-            ops.convert_to_tensor(0, "int32"), state,
-            ops.full((batch * k,), self.start_id, dtype="int32"),
-            initial_log_probs,
-            ops.zeros((batch, k), dtype="int32"),
-            ops.zeros((batch, k), dtype="bool"),
-            ops.full((batch, k, max_length), self.pad_id, dtype="int32"),
-            initial_log_probs,
-        )
-        (_, _, _, log_probs, lengths, _, tokens, scores) = ops.while_loop(
-            cond, body, loop_vars, maximum_iterations=max_length)
-        return BeamSearchOutput(tokens, scores, log_probs, lengths)
+        return self._logits(state, previous_out, context_out), state, {}
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -485,10 +347,3 @@ class RNNEncoderDecoder(keras.Model):
             "loop": self.loop,
         })
         return config
-
-
-def _up_to_end(tokens, end_id: int):
-    """1.0 at the positions up to and including the first ``end_id``, else 0.0."""
-    is_end = ops.cast(ops.equal(tokens, end_id), "int32")
-    ends_before = ops.cumsum(is_end, axis=-1) - is_end
-    return ops.cast(ops.equal(ends_before, 0), "float32")

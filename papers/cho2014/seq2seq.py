@@ -24,43 +24,12 @@ import tensorflow as tf
 from keras import ops
 
 from datasets import batching
+from layers import decoding
 from papers.cho2014.model import RNNEncoderDecoder
 from training.task import Task
 
 PAD, START, END = 0, 1, 2
 NUM_SPECIAL = 3
-
-#: Default hyperparameters of experiment ``cho2014/reverse_seq2seq``.
-HPARAMS = {
-    # data
-    "num_symbols": 20,
-    "min_length": 3,
-    "max_length": 10,
-    "train_examples": 16000,
-    "dev_examples": 1000,
-    "test_examples": 1000,
-    "data_seed": 2014,
-    # model (Appendix A.1 uses 100 / 1000 / 1000 / rank 500: far larger than this task needs)
-    "embedding_dim": 64,
-    "hidden_units": 128,
-    "maxout_units": 64,
-    "softmax_rank": 0,
-    # 0: Glorot-uniform. The paper's N(0, 0.01²) (init_std=0.01) makes c nearly constant at
-    # the start and, with Adam, the model needs far more steps to leave that plateau.
-    "init_std": 0.0,
-    # training: 8 epochs of 250 steps; the cosine decay matters (a constant 3e-3 plateaus
-    # around 80% exact match)
-    "optimizer": "adam",
-    "learning_rate": 3e-3,
-    "final_learning_rate": 1e-4,
-    "batch_size": 64,
-    "epochs": 8,
-    "clip_norm": 0.0,
-    "seed": 0,
-    # evaluation: 0 or 1 = greedy decoding, k > 1 = beam search with beam width k
-    "beam_width": 0,
-    "length_penalty": 0.0,
-}
 
 
 def generate_splits(num_symbols: int, min_length: int, max_length: int,
@@ -109,27 +78,18 @@ def encode_examples(sequences: list[tuple[int, ...]], max_length: int) -> dict[s
     return {"source": source, "decoder_input": decoder_input, "target": target}
 
 
-def to_text(tokens) -> str:
-    """Readable form of one token sequence (stops at ``<end>``)."""
-    words = []
-    for t in np.asarray(tokens).tolist():
-        if t == END:
-            words.append("<end>")
-            break
-        words.append({PAD: "<pad>", START: "<start>"}.get(t, str(t - NUM_SPECIAL)))
-    return " ".join(words)
-
-
 class ReverseSeq2SeqTask(Task):
     """Reversing random sequences with the RNN Encoder-Decoder (Cho et al. 2014).
 
     Training: teacher forcing; the per-example loss is the sequence's negative
     log-likelihood ``-log p(y | x) = -Σ_t log p(y_t | y_<t, x)``, the *sum* of the token
     cross-entropies up to and including ``<end>`` (equation 4 of the paper maximises the mean
-    over examples of this log-likelihood). Evaluation decodes without the reference, greedily
-    (``beam_width`` 0 or 1) or with beam search, and reports exact-sequence accuracy (the main
-    metric), token accuracy (over the reference's positions, ``<end>`` included) and the
-    teacher-forced loss.
+    over examples of this log-likelihood). Model selection decodes greedily and scores
+    exact-sequence accuracy (``sequence_accuracy``), token accuracy (over the reference's
+    positions, ``<end>`` included) and the teacher-forced loss; the final evaluation adds
+    beam search with ``beam_width`` hypotheses and ``length_penalty``
+    (``beam_sequence_accuracy``, ``beam_token_accuracy``), both through
+    :mod:`layers.decoding`.
     """
 
     metric = "sequence_accuracy"
@@ -199,37 +159,56 @@ class ReverseSeq2SeqTask(Task):
             optimizer = optimizer.__class__.from_config(config)
         return optimizer
 
-    def loss(self, labels, outputs):
+    def loss(self, features, labels, outputs):
         """Sequence negative log-likelihood ``[batch]``: the summed token cross-entropy."""
         token = keras.losses.sparse_categorical_crossentropy(
             labels, ops.cast(outputs, "float32"), from_logits=True)
         return ops.sum(token * ops.cast(ops.not_equal(labels, PAD), "float32"), axis=-1)
 
-    def decode(self, model: RNNEncoderDecoder, source):
-        """The best output sequence ``[batch, max_length + 1]`` (greedy or beam search)."""
-        beam_width = int(self.params.get("beam_width", 0))
-        if beam_width > 1:
-            beams = model.beam_search(source, beam_width, self.max_target_length,
-                                      float(self.params.get("length_penalty", 0.0)))
-            return beams.sequences[:, 0]
-        return model.greedy_decode(source, self.max_target_length)
+    def decode(self, model: RNNEncoderDecoder, source, beam_width: int = 1):
+        """The best output sequence ``[batch, max_length + 1]``: greedy (``beam_width=1``) or
+        the best of a beam search."""
+        state, constants = model.start_decoding(source)
+        ids = {"start_id": START, "end_id": END, "pad_id": PAD,
+               "max_length": self.max_target_length}
+        if beam_width == 1:
+            return decoding.greedy_search(model.decode_step, state, constants, **ids).sequences
+        beams = decoding.beam_search(model.decode_step, state, constants, beam_width=beam_width,
+                                     length_penalty=float(self.params["length_penalty"]), **ids)
+        return beams.sequences[:, 0]
 
     def eval_step(self, inputs, model: keras.Model) -> dict[str, tf.Tensor]:
         features, labels, weights = inputs
         logits = model(features, training=False)
         return {"predictions": self.decode(model, features["source"]),
                 "labels": labels, "weights": weights,
-                "loss": tf.cast(self.loss(labels, logits), tf.float32)}
+                "loss": tf.cast(self.loss(features, labels, logits), tf.float32)}
 
-    def compute_metrics(self, gathered: dict[str, np.ndarray]) -> dict[str, float]:
-        keep = gathered["weights"] > 0
-        predictions = gathered["predictions"][keep]
-        labels = gathered["labels"][keep]
+    def final_eval_step(self, inputs, model: keras.Model) -> dict[str, tf.Tensor]:
+        outputs = self.eval_step(inputs, model)
+        outputs["beam_predictions"] = self.decode(model, inputs[0]["source"],
+                                                  int(self.params["beam_width"]))
+        return outputs
+
+    @staticmethod
+    def _accuracies(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         real = labels != PAD
-        return {
-            "sequence_accuracy": 100.0 * float(np.mean(np.all(predictions == labels, axis=1))),
-            "token_accuracy": 100.0 * float(np.sum((predictions == labels) & real)
-                                            / max(1, np.sum(real))),
-            "loss": float(np.mean(gathered["loss"][keep])),
-            "examples": int(keep.sum()),
-        }
+        return (100.0 * float(np.mean(np.all(predictions == labels, axis=1))),
+                100.0 * float(np.sum((predictions == labels) & real) / max(1, np.sum(real))))
+
+    def compute_metrics(self, gathered: dict[str, np.ndarray], split: str) -> dict[str, float]:
+        keep = gathered["weights"] > 0
+        labels = gathered["labels"][keep]
+        sequence, token = self._accuracies(gathered["predictions"][keep], labels)
+        return {"sequence_accuracy": sequence, "token_accuracy": token,
+                "loss": float(np.mean(gathered["loss"][keep])), "examples": int(keep.sum())}
+
+    def compute_final_metrics(self, gathered: dict[str, np.ndarray], split: str
+                              ) -> dict[str, float]:
+        metrics = self.compute_metrics(gathered, split)
+        keep = gathered["weights"] > 0
+        beam, beam_token = self._accuracies(gathered["beam_predictions"][keep],
+                                            gathered["labels"][keep])
+        metrics.update(beam_sequence_accuracy=beam, beam_token_accuracy=beam_token,
+                       beam_width=int(self.params["beam_width"]))
+        return metrics
