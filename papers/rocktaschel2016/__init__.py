@@ -1,0 +1,1 @@
+"""Rocktäschel et al. 2016, Reasoning about Entailment with Neural Attention (SNLI)."""

@@ -1,0 +1,210 @@
+"""Recognising textual entailment on SNLI with the models of Rocktäschel et al. (2016).
+
+The vocabulary holds every token of the (possibly subsetted) training split and of the
+evaluation splits, after ``<pad>``, ``<unk>`` and ``<delim>`` (the token the second LSTM reads
+between premise and hypothesis, Figure 1). Its vectors follow Section 3 (see
+:class:`~papers.rocktaschel2016.model.WordInputs`): a token with a pretrained vector keeps it
+fixed; ``<delim>``, ``<unk>`` and the training tokens without one are trained from
+U(-0.05, 0.05); tokens without one that only the evaluation splits contain keep fixed random
+vectors (seeded). The vocabulary is written to ``vocab.txt`` once; a resumed or evaluated run
+reads it back.
+
+Metrics: accuracy on train (Table 1 reports it), dev and test; the final evaluation on dev
+writes attention heat maps of its first examples into ``MODEL_DIR/attention/``, and
+``evaluate.py --predict="premise<TAB>hypothesis"`` prints the label with its probabilities and
+writes the pair's heat map.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import datasets
+from datasets import batching, text, word_vectors
+from datasets.snli import LABELS
+from papers.rocktaschel2016 import plots
+from papers.rocktaschel2016.model import EntailmentModel
+from training import io
+from training.task import Task, text_columns
+
+DELIMITER = "<delim>"
+RESERVED = (text.PAD, text.OOV, DELIMITER)
+#: dev examples drawn by the final evaluation.
+HEATMAPS = 6
+
+
+class EntailmentTask(Task):
+    """SNLI entailment with a Table 1 model (see the module docstring)."""
+
+    metric = "accuracy"
+    eval_splits = ("train", "dev", "test")
+
+    def __init__(self, params: dict, data_dir: str | None, model_dir: str):
+        super().__init__(params, data_dir, model_dir)
+        self.tokenizer = text.WordTokenizer(lowercase=params["lowercase"])
+        self._splits: dict[str, datasets.LoadedSplit] = {}
+        self.vocab: text.Vocabulary | None = None
+
+    # ----------------------------------------------------------------------------- data
+    def split(self, name: str) -> datasets.LoadedSplit:
+        if name not in self._splits:
+            self._splits[name] = datasets.load("snli", name, self.data_dir)
+        return self._splits[name]
+
+    def rows(self, name: str) -> np.ndarray:
+        """The rows of ``name`` used: for train a nested random subset of ``train_examples``
+        (the first n of one fixed permutation, so smaller subsets lie inside larger ones)."""
+        count = self.split(name).num_rows
+        limit = int(self.params["train_examples"])
+        if name != "train" or not 0 < limit < count:
+            return np.arange(count)
+        order = np.random.default_rng(int(self.params["subset_seed"])).permutation(count)
+        return np.sort(order[:limit])
+
+    def data_identity(self) -> dict[str, Any]:
+        return {name: self.split(name).fingerprint(self.rows(name)) for name in ("train", "dev")}
+
+    def num_examples(self, split: str) -> int:
+        return len(self.rows(split))
+
+    def prepare(self, env) -> None:
+        path = os.path.join(self.model_dir, "vocab.txt")
+        if io.exists(path):
+            self.vocab = text.Vocabulary.load(path)
+            return
+        train = self.split("train")
+        texts = [train.columns[key][i] for i in self.rows("train") for key in ("text_a",
+                                                                                 "text_b")]
+        vocab = text.Vocabulary.from_texts(texts, self.tokenizer, reserved=RESERVED)
+        seen = set(vocab.tokens)
+        extra = []
+        for name in ("dev", "test"):
+            for tokens in self.tokenizer.tokenize_py(
+                    self.split(name).columns["text_a"] + self.split(name).columns["text_b"]):
+                extra += [t for t in tokens if t not in seen and not seen.add(t)]
+        self.vocab = text.Vocabulary(vocab.tokens + extra)
+        self.vocab.save(path)
+
+    def _train_tokens(self) -> set[str]:
+        train = self.split("train")
+        texts = [train.columns[key][i] for i in self.rows("train") for key in ("text_a",
+                                                                                 "text_b")]
+        return {t for tokens in self.tokenizer.tokenize_py(texts) for t in tokens}
+
+    def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
+                static_shapes=False):
+        loaded = self.split(split)
+        rows = self.rows(split)
+        columns = {key: tf.constant(np.asarray(loaded.columns[key], dtype=object)[rows])
+                   for key in ("text_a", "text_b")}
+        columns["label"] = tf.constant(np.asarray(loaded.columns["label"], np.int64)[rows])
+        ds = text.encode_text(tf.data.Dataset.from_tensor_slices(columns), self.tokenizer,
+                              self.vocab, fields=("text_a", "text_b"))
+        lengths = {"text_a_ids": int(self.params["premise_length"]),
+                   "text_b_ids": int(self.params["hypothesis_length"]) - 1}  # and <delim>
+        ds = ds.map(lambda ex: {**ex, **{k: ex[k][:n] for k, n in lengths.items()}})
+
+        def split_fn(batch):
+            return {"premise": batch["text_a_ids"], "hypothesis": batch["text_b_ids"]}, \
+                batch["label"]
+
+        shapes = {"split_fn": split_fn, "static_shapes": static_shapes,
+                  "input_context": input_context, "static_lengths": lengths}
+        if training:
+            return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
+                                          group_by_length=True, **shapes)
+        return batching.eval_batches(ds, batch_size, **shapes)
+
+    # ----------------------------------------------------------------------------- model
+    def vectors(self) -> tuple[np.ndarray, list[int]]:
+        """The vectors of the vocabulary and the ids of its trained rows (module docstring)."""
+        matrix, found = word_vectors.embedding_matrix(self.vocab, self.params["embedding"],
+                                                      seed=0, init="uniform", scale=0.05)
+        in_train = self._train_tokens() | set(RESERVED[1:])
+        trained = [i for i, token in enumerate(self.vocab.tokens)
+                   if i != self.vocab.pad_id and not found[i] and token in in_train]
+        return matrix, trained
+
+    def build_model(self) -> keras.Model:
+        p = self.params
+        matrix, trained = self.vectors()
+        model = EntailmentModel(
+            p["model"], vocab_size=len(self.vocab), input_dim=matrix.shape[1],
+            delimiter_id=self.vocab.token_id(DELIMITER), k=int(p["k"]), cell=p["cell"],
+            shared=bool(p["shared"]), two_way=bool(p["two_way"]), dropout=float(p["dropout"]),
+            output_tanh=bool(p["output_tanh"]), trainable_rows=trained)
+        ids = tf.constant([[1, 2]], tf.int32)
+        model({"premise": ids, "hypothesis": ids})
+        model.words.set_vectors(matrix)
+        return model
+
+    def loss(self, features, labels, outputs):
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, tf.cast(self.logits(outputs), tf.float32), from_logits=True)
+
+    def regularization_loss(self, model):
+        """λ Σ ‖W‖² over the model's trained parameters except the word vectors (the paper's
+        ℓ2-regularisation, ``l2``)."""
+        if not self.params["l2"]:
+            return tf.constant(0.0)
+        vectors = {id(w) for w in model.words.embedding_weights()}
+        return float(self.params["l2"]) * tf.add_n(
+            [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in model.trainable_weights
+             if id(w) not in vectors])
+
+    # ----------------------------------------------------------------------------- pictures
+    def _features(self, premises: Sequence[str], hypotheses: Sequence[str]):
+        def ids(texts):
+            tokens = self.tokenizer.tokenize_py(texts)
+            rows = [[self.vocab.token_id(t) for t in row] for row in tokens]
+            width = max(1, max(len(r) for r in rows))
+            return tokens, np.array([r + [0] * (width - len(r)) for r in rows], np.int64)
+
+        premise_tokens, premise = ids(premises)
+        hypothesis_tokens, hypothesis = ids(hypotheses)
+        return premise_tokens, hypothesis_tokens, {"premise": premise, "hypothesis": hypothesis}
+
+    def _draw(self, model, premises, hypotheses, paths, titles) -> list[dict[str, Any]]:
+        premise_tokens, hypothesis_tokens, features = self._features(premises, hypotheses)
+        outputs = model(features, training=False)
+        probabilities = keras.ops.convert_to_numpy(
+            keras.ops.softmax(keras.ops.cast(outputs["logits"], "float32"), axis=-1))
+        attention = outputs.get("attention")
+        results = []
+        for n, row in enumerate(probabilities):
+            best = int(row.argmax())
+            result = {"label": LABELS[best], "label_id": best,
+                      "probabilities": {name: float(p) for name, p in zip(LABELS, row)}}
+            if attention is not None and paths:
+                weights = keras.ops.convert_to_numpy(attention[n])
+                plots.plot_attention(premise_tokens[n], [DELIMITER] + hypothesis_tokens[n],
+                                     weights, paths[n], title=f"{titles[n]}: {LABELS[best]} "
+                                                              f"({row[best]:.2f})")
+                result["files"] = [paths[n]]
+            results.append(result)
+        return results
+
+    def write_artifacts(self, model, split, gathered, directory) -> list[str]:
+        """Heat maps of the first dev examples (Figures 2-3 of the paper)."""
+        if split != "dev" or self.params["model"] not in ("attention", "word_by_word"):
+            return []
+        loaded = self.split("dev")
+        n = min(HEATMAPS, loaded.num_rows)
+        paths = [os.path.join(directory, "attention", f"dev_{i}.png") for i in range(n)]
+        titles = [f"dev {i}, gold {LABELS[loaded.columns['label'][i]]}" for i in range(n)]
+        self._draw(model, loaded.columns["text_a"][:n], loaded.columns["text_b"][:n], paths,
+                   titles)
+        return paths
+
+    def predict(self, model, inputs: Sequence[str], output_dir: str) -> list[dict[str, Any]]:
+        """Labels of ``"premise<TAB>hypothesis"`` pairs, with their attention heat maps."""
+        premises, hypotheses = text_columns(inputs, 2)
+        draw = self.params["model"] in ("attention", "word_by_word")
+        paths = [os.path.join(output_dir, f"attention_{i}.png") for i in range(len(inputs))]
+        return self._draw(model, premises, hypotheses, paths if draw else [],
+                          [f"input {i + 1}" for i in range(len(inputs))])

@@ -1,0 +1,255 @@
+"""Rocktäschel et al. 2016: every model against a numpy transcription of Sections 2.1-2.5,
+parameter counts beside Table 1, padding invariance, attention pictures, learning on SNLI."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from papers import registry
+from papers.rocktaschel2016.model import EntailmentModel, parameter_count
+from training import loop
+from training.task import RunEnv
+
+RNG = np.random.default_rng(11)
+VOCAB, DIM, K, DELIM = 12, 6, 5, 2
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _model(kind, **kwargs):
+    model = EntailmentModel(kind, vocab_size=VOCAB, input_dim=DIM, delimiter_id=DELIM, k=K,
+                            trainable_rows=[1, 2, 7], **kwargs)
+    ids = tf.constant([[3, 4]], tf.int32)
+    model({"premise": ids, "hypothesis": ids})
+    # random, distinguishable tables; biases non-zero so that every term matters
+    model.words.fixed.assign(RNG.normal(size=(VOCAB, DIM)).astype("float32"))
+    model.words.learned.assign(RNG.normal(size=(VOCAB, DIM)).astype("float32"))
+    for w in model.weights:
+        if "bias" in w.path:
+            w.assign(RNG.normal(size=w.shape).astype("float32") * 0.5)
+    return model
+
+
+def _weights(layer):
+    return {w.path.split("/")[-1]: w.numpy() for w in layer.weights}
+
+
+def numpy_forward(model, premise, hypothesis):
+    """Sections 2.1-2.5 and 3 in numpy, one example at a time, from the model's weights."""
+    words = model.words
+    fixed, learned = words.fixed.numpy(), words.learned.numpy()
+    trained = set(words.trainable_rows)
+    projection = _weights(words.projection)
+
+    def embed(ids):
+        vectors = np.stack([learned[i] if i in trained else fixed[i] for i in ids])
+        return vectors @ projection["kernel"] + projection["bias"]
+
+    def lstm(layer, xs, h, c):
+        w = _weights(layer)
+        kernel, recurrent, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
+        outputs = []
+        for x in xs:                                   # Keras gate order: i, f, c~, o
+            z = x @ kernel + h @ recurrent + bias
+            i, f, g, o = np.split(z, 4)
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            outputs.append(h)
+        return np.stack(outputs), h, c
+
+    def pair(first, second):
+        first = [t for t in first if t]
+        second = [DELIM] + [t for t in second if t]
+        zeros = np.zeros(K)
+        y, _, c_l = lstm(model.first, embed(first), zeros, zeros)
+        hs, h_n, _ = lstm(model.second, embed(second), zeros, c_l)   # memory from c_L, h = 0
+        if model.kind == "conditional":
+            return h_n, None
+        att = _weights(model.attention)
+        w_y, w_h, w = att["key_kernel"], att["query_kernel"], att["score_kernel"][:, 0]
+        w_p = model.w_p.kernel.numpy()
+        w_x = model.w_x.kernel.numpy()
+
+        def softmax(v):
+            e = np.exp(v - v.max())
+            return e / e.sum()
+
+        if model.kind == "attention":
+            m = np.tanh(y @ w_y + h_n @ w_h)                          # Eq. 7
+            alpha = softmax(m @ w)                                     # Eq. 8
+            r = alpha @ y                                              # Eq. 9
+            return np.tanh(r @ w_p + h_n @ w_x), alpha                 # Eq. 10
+        w_r, w_t = model.w_r.kernel.numpy(), model.w_t.kernel.numpy()
+        r, alphas = np.zeros(K), []
+        for h_t in hs:
+            m = np.tanh(y @ w_y + (h_t @ w_h + r @ w_r))               # Eq. 11
+            alpha = softmax(m @ w)                                     # Eq. 12
+            r = alpha @ y + np.tanh(r @ w_t)                           # Eq. 13
+            alphas.append(alpha)
+        return np.tanh(r @ w_p + h_n @ w_x), np.stack(alphas)          # Eq. 14
+
+    features, attention = pair(premise, hypothesis)
+    if model.two_way:
+        features = np.concatenate([features, pair(hypothesis, premise)[0]])
+    classifier = _weights(model.classifier)
+    logits = features @ classifier["kernel"] + classifier["bias"]
+    return np.tanh(logits) if model.output_tanh else logits, attention
+
+
+PREMISES = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 0, 0, 0]], np.int32)
+HYPOTHESES = np.array([[10, 11, 0], [4, 5, 6]], np.int32)
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("conditional", {"shared": True}), ("conditional", {}), ("attention", {}),
+    ("word_by_word", {}), ("attention", {"two_way": True}), ("word_by_word", {"two_way": True}),
+])
+def test_every_model_equals_the_numpy_transcription(kind, kwargs):
+    model = _model(kind, **kwargs)
+    outputs = model({"premise": PREMISES, "hypothesis": HYPOTHESES})
+    for n in range(2):
+        logits, attention = numpy_forward(model, PREMISES[n], HYPOTHESES[n])
+        np.testing.assert_allclose(outputs["logits"][n], logits, rtol=1e-4, atol=1e-5)
+        if attention is None:
+            assert "attention" not in outputs
+            continue
+        real = attention.shape[-1]
+        got = outputs["attention"][n].numpy()
+        if attention.ndim == 1:
+            np.testing.assert_allclose(got[:real], attention, rtol=1e-4, atol=1e-6)
+            assert np.all(got[real:] == 0)
+        else:
+            rows = attention.shape[0]
+            np.testing.assert_allclose(got[:rows, :real], attention, rtol=1e-4, atol=1e-6)
+            assert np.all(got[:, real:] == 0)
+
+
+@pytest.mark.parametrize("kind", ["attention", "word_by_word"])
+def test_padding_changes_nothing_and_attention_sums_to_one(kind):
+    model = _model(kind, two_way=True)
+    base = model({"premise": PREMISES, "hypothesis": HYPOTHESES})
+    padded = model({"premise": np.pad(PREMISES, [[0, 0], [0, 4]]),
+                    "hypothesis": np.pad(HYPOTHESES, [[0, 0], [0, 3]])})
+    np.testing.assert_allclose(padded["logits"], base["logits"], atol=1e-6)
+    for key in ("attention", "attention_reverse"):
+        a, b = base[key].numpy(), padded[key].numpy()
+        if a.ndim == 2:
+            np.testing.assert_allclose(b[:, :a.shape[1]], a, atol=1e-7)
+            assert np.all(b[:, a.shape[1]:] == 0)
+        else:
+            np.testing.assert_allclose(b[:, :a.shape[1], :a.shape[2]], a, atol=1e-7)
+            assert np.all(b[:, :, a.shape[2]:] == 0)
+    attention = base["attention"].numpy()
+    lengths = (PREMISES > 0).sum(1)
+    sums = attention.sum(-1)
+    np.testing.assert_allclose(sums if sums.ndim == 1 else sums[:, 0], 1.0, rtol=1e-5)
+    for n, length in enumerate(lengths):
+        assert np.all(attention[n, ..., length:] == 0)
+
+
+def test_two_way_uses_one_set_of_weights():
+    one = _model("word_by_word")
+    two = _model("word_by_word", two_way=True)
+    assert [w.shape for w in one.weights if "classifier" not in w.path] == \
+        [w.shape for w in two.weights if "classifier" not in w.path]
+    assert parameter_count(two) - parameter_count(one) == 3 * K
+    swapped = two({"premise": HYPOTHESES, "hypothesis": PREMISES})
+    straight = two({"premise": PREMISES, "hypothesis": HYPOTHESES})
+    np.testing.assert_allclose(swapped["attention_reverse"], straight["attention"], atol=1e-6)
+
+
+#: |θ|M at the paper's k with 300-d word vectors: ours, and Table 1's. The LSTM here has one
+#: bias per gate, as the paper's equations (2.1); a second bias per gate (Torch's cell, whose
+#: input and recurrent linear maps each carry one) adds 4k per LSTM: 111,203, 251,859 and
+#: 252,419 for the conditional rows, which round to Table 1's 111k and 252k. The attention
+#: row's 242k is 10,000 (one k × k matrix) above any reading of Equations 7-10.
+PARAMETERS = {
+    "lstm_bowman": (231_703, "221k"),
+    "conditional_shared_k100": (110_803, "111k"),
+    "conditional_shared_k159": (251_223, "252k"),
+    "conditional_k116": (251_491, "252k"),
+    "attention": (231_303, "242k"),
+    "attention_two_way": (231_603, "242k"),
+    "word_by_word": (251_303, "252k"),
+    "word_by_word_two_way": (251_603, "252k"),
+}
+
+
+@pytest.mark.parametrize("row", sorted(PARAMETERS))
+def test_parameter_counts_beside_table_1(row):
+    exp = registry.get(f"rocktaschel2016/{row}")
+    p = exp.hparams
+    model = EntailmentModel(p["model"], vocab_size=10, input_dim=300, delimiter_id=2,
+                            k=p["k"], cell=p["cell"], shared=p["shared"],
+                            two_way=p["two_way"])
+    ids = tf.constant([[3]], tf.int32)
+    model({"premise": ids, "hypothesis": ids})
+    ours, paper = PARAMETERS[row]
+    print(f"{row}: ours {ours:,} | Table 1 {paper}")
+    assert parameter_count(model) == ours
+    assert any(r.note.startswith(f"k={p['k']}, |θ|M {paper}") for r in exp.reported)
+
+
+@pytest.fixture(scope="module")
+def short_run(data_dir, tmp_path_factory):
+    """Word-by-word attention, small, on 4,000 pairs of the real SNLI sample for 2 epochs."""
+    exp = registry.get("rocktaschel2016/word_by_word")
+    params = exp.params_with_overrides("k=32,train_examples=4000,epochs=2,batch_size=32,"
+                                       "learning_rate=3e-3,dropout=0.0")
+    model_dir = tmp_path_factory.mktemp("rte") / "wbw"
+    config = loop.RunConfig(model_dir=str(model_dir), data_dir=data_dir, verbose=False,
+                            cache_dir=str(model_dir) + "_cache")
+    return model_dir, loop.train(exp, params, config)
+
+
+@pytest.mark.slow
+def test_a_short_training_on_real_snli_learns(short_run):
+    model_dir, result = short_run
+    metrics = result.results["metrics"]
+    assert metrics["dev"]["examples"] == 9842 and metrics["test"]["examples"] == 9824
+    assert metrics["train"]["examples"] == 4000
+    assert metrics["dev"]["accuracy"] > 45.0, metrics  # chance is 33
+    pictures = result.results["artifacts"]
+    assert len(pictures) == 6 and all(open(p, "rb").read(4) == b"\x89PNG" for p in pictures)
+
+
+@pytest.mark.slow
+def test_predict_labels_a_pair_and_draws_its_attention(short_run, tmp_path):
+    model_dir, result = short_run
+    task, model = result.task, result.model
+    out = task.predict(model, ["A man is playing a guitar on stage .\tA man plays music .",
+                               "Two dogs run in a field .\tThe cats sleep ."], str(tmp_path))
+    for o in out:
+        assert set(o["probabilities"]) == {"entailment", "neutral", "contradiction"}
+        assert abs(sum(o["probabilities"].values()) - 1.0) < 1e-5
+        assert open(o["files"][0], "rb").read(4) == b"\x89PNG"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["identity"]["data"]["train"] != config["identity"]["data"]["dev"]
+
+
+def test_vocabulary_vectors_follow_section_3(data_dir, tmp_path):
+    exp = registry.get("rocktaschel2016/attention")
+    task = exp.make_task(exp.params_with_overrides("train_examples=500"), data_dir,
+                         str(tmp_path))
+    task.prepare(RunEnv(cache_dir=str(tmp_path / "cache")))
+    matrix, trained = task.vectors()
+    tokens = task.vocab.tokens
+    assert tokens[:3] == ["<pad>", "<unk>", "<delim>"] and 2 in trained
+    from datasets import word_vectors
+
+    glove = word_vectors.load_vectors("glove-6b-50d")
+    the = task.vocab.token_id("the")
+    np.testing.assert_allclose(matrix[the], glove.vector("the"))
+    assert the not in trained
+    train_tokens = task._train_tokens()
+    for i in trained:
+        assert tokens[i] in train_tokens | {"<unk>", "<delim>"} and tokens[i] not in glove
+        assert np.all(np.abs(matrix[i]) <= 0.05)
+    # evaluation-only words are in the vocabulary, but never trained
+    dev_only = [t for t in tokens[3:] if t not in train_tokens]
+    assert dev_only and not set(task.vocab.token_id(t) for t in dev_only) & set(trained)
+    assert task.num_examples("train") == 500
