@@ -149,3 +149,24 @@ def test_inception_preprocessing_matches_keras(tmp_path):
                                atol=1e-6)
     (batch_paths, batch), = list(images.image_batches([str(path)], batch_size=4))
     assert batch.shape == (1, 299, 299, 3) and batch_paths.numpy()[0] == str(path).encode()
+
+
+def test_encoder_preprocessing_matches_references(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, [30, 50, 3], dtype=np.uint8)
+    path = tmp_path / "x.jpg"
+    path.write_bytes(tf.io.encode_jpeg(pixels, quality=100).numpy())
+    resized = tf.image.resize(tf.io.decode_jpeg(path.read_bytes(), channels=3), [224, 224]).numpy()
+    vgg = images.load_image(str(path), 224, "caffe").numpy()
+    np.testing.assert_allclose(vgg, keras.applications.vgg19.preprocess_input(resized.copy()),
+                               atol=1e-4)
+    lite = images.load_image(str(path), 224, "efficientnet_lite").numpy()
+    np.testing.assert_allclose(lite, (resized - 127.0) / 128.0, atol=1e-6)
+    (_, batch), = list(images.image_batches([str(path)], batch_size=4, size=224,
+                                            preprocess="caffe"))
+    np.testing.assert_allclose(batch.numpy()[0], vgg, atol=1e-4)
+    custom = images.decode_image(tf.constant(str(path)), 224, lambda x: x / 255.0)
+    np.testing.assert_allclose(custom.numpy(), resized / 255.0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"unknown image preprocessing 'vgg'.*'caffe'"):
+        images.load_image(str(path), 224, "vgg")
+    with pytest.raises(ValueError, match=r"unknown image preprocessing 'vgg'"):
+        list(images.image_batches([str(path)], batch_size=4, preprocess="vgg"))
