@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from papers.xu2015 import caption_metrics as cm
+from papers.xu2015 import caption_metrics as cm, ptb_tokenizer
 
 # A small fixed corpus: 4 images with 2 to 5 references. img1's hypothesis (9 tokens) is as far
 # from a 10-token as from an 8-token reference (coco-caption then takes the shorter), img3's is
@@ -150,9 +150,10 @@ def test_ptb_tokenisation_matches_hand_tokens(java):
 def test_tokenisation_matches_the_packages_ptbtokenizer(java, tmp_path, monkeypatch):
     # pycocoevalcap's PTBTokenizer, unchanged, run from a copy so that the temporary file it
     # creates next to itself lands in tmp_path rather than in site-packages.
-    source = os.path.dirname(cm._TOKENIZER_JAR)
+    jar = ptb_tokenizer.TOKENIZER_JAR
+    source = os.path.dirname(jar)
     shutil.copy(os.path.join(source, "ptbtokenizer.py"), tmp_path)
-    os.symlink(cm._TOKENIZER_JAR, tmp_path / os.path.basename(cm._TOKENIZER_JAR))
+    os.symlink(jar, tmp_path / os.path.basename(jar))
     spec = importlib.util.spec_from_file_location("ptb_copy", tmp_path / "ptbtokenizer.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -219,8 +220,8 @@ def test_many_images_hostile_text_no_leaked_processes(java, monkeypatch, capfd):
         started.append(process)
         return process
 
-    monkeypatch.setattr(cm.subprocess, "Popen", tracking_popen)
-    package_dir = os.path.dirname(cm._TOKENIZER_JAR)
+    monkeypatch.setattr(subprocess, "Popen", tracking_popen)
+    package_dir = os.path.dirname(ptb_tokenizer.TOKENIZER_JAR)
     before = sorted(os.listdir(package_dir))
     start = time.perf_counter()
     scores = cm.score_captions(refs, hyps)

@@ -278,6 +278,28 @@ class CaptionTask(Task):
                    self.split(split).columns["image_path"][:n], paths)
         return paths
 
+    def serving_endpoint(self, model):
+        """``image``: encoded JPEG bytes → ``caption`` (string) and ``tokens``: the frozen
+        encoder, the decoder and the beam search of ``beam_width`` run in the graph."""
+        spec = encoders.get_spec(self.params["encoder"])
+        encoder, words = self.encoder, tf.constant(self.vocab.tokens)
+        end = self.vocab.token_id(captions.END)
+
+        def serve(image):
+            pictures = tf.map_fn(
+                lambda data: images.decode_jpeg(data, spec.image_size, spec.preprocess), image,
+                fn_output_signature=tf.TensorSpec([spec.image_size, spec.image_size, 3],
+                                                  tf.float32))
+            tokens, _ = self._decode(model, encoder(pictures), int(self.params["beam_width"]))
+            before_end = tf.math.cumsum(tf.cast(tf.equal(tokens, end), tf.int32), axis=1,
+                                        exclusive=True) == 0
+            keep = before_end & tf.not_equal(tokens, end) & tf.not_equal(tokens, 0)
+            caption = tf.strings.reduce_join(
+                tf.where(keep, tf.gather(words, tokens) + " ", ""), axis=1)
+            return {"caption": tf.strings.strip(caption), "tokens": tokens}
+
+        return serve, [tf.TensorSpec([None], tf.string, name="image")], [encoder]
+
     @functools.cached_property
     def encoder(self) -> keras.Model:
         return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"])
