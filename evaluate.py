@@ -10,6 +10,8 @@ Examples:
     # draws them
     python evaluate.py --model_dir=runs/sst2 --predict="a gripping, funny film"
     python evaluate.py --model_dir=runs/mrpc --predict_file=pairs.tsv
+    # a TensorFlow SavedModel that serves raw input (see training/export.py)
+    python evaluate.py --model_dir=runs/sst2 --export=export/sst2
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ flags.DEFINE_string("predict", None, "An input to label: a text, 'a<TAB>b' for a
 flags.DEFINE_string("predict_file", None, "A file with one input a line.")
 flags.DEFINE_string("output_dir", None, "Where --predict writes pictures (default: "
                     "MODEL_DIR/predictions).")
+flags.DEFINE_string("export", None, "Write the run as a TensorFlow SavedModel serving raw "
+                    "input (strings, string pairs or JPEG bytes) into this new folder.")
 flags.DEFINE_bool("tf_logs", False, "Show TensorFlow's C++ start-up and runtime log lines.")
 
 
@@ -111,6 +115,15 @@ def main(argv):
 
     task, model = loop.restore_best(exp, params, FLAGS.model_dir, resolve_data_dir(
         FLAGS.data_dir), cache_dir=FLAGS.cache_dir)
+    if FLAGS.export:
+        from training import export
+
+        try:
+            path = export.export_run(task, model, FLAGS.export)
+        except FileExistsError as e:
+            raise app.UsageError(str(e)) from None
+        print(f"exported {exp.name} to {path}: signature 'serving_default'")
+        return 0
     if predicting:
         output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
         try:

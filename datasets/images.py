@@ -80,12 +80,13 @@ def get_preprocess(preprocess: Preprocess) -> Callable[[tf.Tensor], tf.Tensor]:
     return PREPROCESSING[preprocess]
 
 
-def decode_image(path: tf.Tensor, size: int = INCEPTION_SIZE,
-                 preprocess: Preprocess = "inception") -> tf.Tensor:
-    """Reads, decodes, resizes and scales one JPEG; graph-compatible (for ``Dataset.map``).
+def decode_jpeg(data: tf.Tensor, size: int = INCEPTION_SIZE,
+                preprocess: Preprocess = "inception") -> tf.Tensor:
+    """Decodes, resizes and scales the bytes of one JPEG; graph-compatible (a serving
+    signature on encoded images uses it).
 
     Args:
-        path: a scalar string tensor.
+        data: a scalar string tensor, the file's bytes.
         size: the output height and width.
         preprocess: the encoder's preprocessing, a name in ``PREPROCESSING`` or a function.
 
@@ -93,8 +94,14 @@ def decode_image(path: tf.Tensor, size: int = INCEPTION_SIZE,
         float32 ``[size, size, 3]`` (in [-1, 1] for the default ``"inception"``).
     """
     scale = get_preprocess(preprocess)
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    image = tf.io.decode_jpeg(data, channels=3)
     return scale(tf.image.resize(image, [size, size], method="bilinear"))
+
+
+def decode_image(path: tf.Tensor, size: int = INCEPTION_SIZE,
+                 preprocess: Preprocess = "inception") -> tf.Tensor:
+    """Reads a JPEG file and :func:`decode_jpeg` s it; graph-compatible (``Dataset.map``)."""
+    return decode_jpeg(tf.io.read_file(path), size, preprocess)
 
 
 def load_image(path: str, size: int = INCEPTION_SIZE,

@@ -29,7 +29,8 @@ import datasets
 from datasets import batching, text
 from layers import ChoGRU
 from papers.text_classification_hparams import BOW_MODELS, MODELS
-from training.task import Task
+from training import export
+from training.task import Task, text_columns
 
 class WordClassificationTask(Task):
     """Sentence classification on a word vocabulary (see the module docstring)."""
@@ -77,17 +78,9 @@ class WordClassificationTask(Task):
         ds = text.encode_text(self.split(split).dataset, self.tokenizer, self.vocab,
                               max_length=self.params["max_length"])
         bow = self.params["model"] in BOW_MODELS
-        vocab_size = len(self.vocab)
 
         def split_fn(batch):
-            ids = batch["text_ids"]
-            if not bow:
-                return ids, batch["label"]
-            counts = tf.math.bincount(tf.cast(ids, tf.int32), minlength=vocab_size,
-                                      maxlength=vocab_size, axis=-1, dtype=tf.float32)
-            counts.set_shape([ids.shape[0], vocab_size])  # bincount drops the static batch size
-            no_pad = tf.one_hot(text.Vocabulary.pad_id, vocab_size, on_value=0.0, off_value=1.0)
-            return counts * no_pad, batch["label"]
+            return self.features(batch["text_ids"]), batch["label"]
 
         shapes = {"static_shapes": static_shapes,
                   "static_lengths": {"text_ids": self.params["max_length"]},
@@ -96,6 +89,37 @@ class WordClassificationTask(Task):
             return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
                                           group_by_length=not bow, **shapes)
         return batching.eval_batches(ds, batch_size, **shapes)
+
+    def features(self, ids):
+        """The model's input from padded word ids ``[batch, length]``: the ids, or for the
+        bag-of-words models the counts of every vocabulary word (padding not counted)."""
+        if self.params["model"] not in BOW_MODELS:
+            return ids
+        vocab_size = len(self.vocab)
+        counts = tf.math.bincount(tf.cast(ids, tf.int32), minlength=vocab_size,
+                                  maxlength=vocab_size, axis=-1, dtype=tf.float32)
+        counts.set_shape([ids.shape[0], vocab_size])  # bincount drops the static batch size
+        no_pad = tf.one_hot(text.Vocabulary.pad_id, vocab_size, on_value=0.0, off_value=1.0)
+        return counts * no_pad
+
+    # ------------------------------------------------------------------------------ serving
+    def serving_endpoint(self, model):
+        """``text``: strings → ``label``, ``label_id``, ``probabilities``; the tokenizer and
+        the vocabulary run in the graph."""
+        names = self.split("train").label_names
+
+        def serve(text_):
+            tokens = self.vocab.lookup(self.tokenizer(text_))[:, :self.params["max_length"]]
+            logits = model(self.features(tokens.to_tensor(text.Vocabulary.pad_id)))
+            return export.classification_outputs(tf.nn.softmax(logits), names)
+
+        return serve, [tf.TensorSpec([None], tf.string, name="text")], [self.vocab.table]
+
+    def predict(self, model, inputs, output_dir=""):
+        """Labels and class probabilities of raw sentences."""
+        serve, _, _ = self.serving_endpoint(model)
+        outputs = serve(tf.constant(text_columns(inputs, 1)[0]))
+        return export.classification_records(outputs, self.split("train").label_names)
 
     # ------------------------------------------------------------------------------ model
     def build_model(self) -> keras.Model:

@@ -229,6 +229,14 @@ class Task:
         raise PredictionNotSupported(f"{type(self).__name__} does not support prediction "
                                      "from raw input")
 
+    def serving_endpoint(self, model: keras.Model):
+        """``(fn, input_signature, resources)`` of a SavedModel signature on raw input
+        (:mod:`training.export`): ``fn`` maps the raw inputs to a dict of outputs; resources
+        are what it uses besides the model (lookup tables, an image encoder). Tasks that
+        cannot raise :class:`PredictionNotSupported`."""
+        raise PredictionNotSupported(f"{type(self).__name__} cannot be exported for serving "
+                                     "on raw input")
+
 
 def text_columns(inputs: Sequence[str], count: int) -> list[list[str]]:
     """Splits raw prediction inputs into ``count`` text columns (pairs are ``"a<TAB>b"``).

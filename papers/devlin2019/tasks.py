@@ -41,7 +41,7 @@ from datasets import wordpiece
 from papers.devlin2019 import encoders
 from papers.devlin2019.hparams import BASE_HPARAMS
 from papers.devlin2019.model import build_classifier
-from training import optimizers
+from training import export, optimizers
 from training.task import Task, text_columns
 
 class BertClassificationTask(Task):
@@ -150,6 +150,18 @@ class BertClassificationTask(Task):
             labels, tf.cast(outputs, tf.float32), from_logits=True)
 
     # ----------------------------------------------------------------------------- predict
+    def serving_endpoint(self, model: keras.Model):
+        """``text`` (or ``text_a``, ``text_b`` for pairs): strings → ``label``, ``label_id``,
+        ``probabilities``; WordPiece runs in the graph."""
+        names = ("text",) if len(self.text_keys) == 1 else ("text_a", "text_b")
+
+        def serve(*texts):
+            features = self.encoder(*texts, pad_to_max=False)
+            logits = tf.cast(model(features, training=False), tf.float32)
+            return export.classification_outputs(tf.nn.softmax(logits), self.label_names)
+
+        return serve, [tf.TensorSpec([None], tf.string, name=n) for n in names], []
+
     def predict(self, model: keras.Model, inputs: Sequence[str], output_dir: str = "", *,
                 batch_size: int = 32) -> list[dict[str, Any]]:
         """Labels and class probabilities of raw texts (pairs: ``"a<TAB>b"``).
@@ -158,20 +170,12 @@ class BertClassificationTask(Task):
             One dict per input: ``label`` (the name), ``label_id`` and ``probabilities``
             (label name -> probability).
         """
-        texts = list(inputs)
-        columns = text_columns(texts, len(self.text_keys))
+        serve, _, _ = self.serving_endpoint(model)
+        columns = text_columns(list(inputs), len(self.text_keys))
         results = []
-        for start in range(0, len(texts), batch_size):
-            batch = [tf.constant(c[start:start + batch_size], tf.string) for c in columns]
-            features = self.encoder(*batch, pad_to_max=False)
-            logits = model(features, training=False)
-            probabilities = keras.ops.convert_to_numpy(
-                keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1))
-            for row in probabilities:
-                best = int(row.argmax())
-                results.append({"label": self.label_names[best], "label_id": best,
-                                "probabilities": {name: float(p) for name, p in
-                                                  zip(self.label_names, row)}})
+        for start in range(0, len(columns[0]), batch_size):
+            outputs = serve(*[tf.constant(c[start:start + batch_size]) for c in columns])
+            results += export.classification_records(outputs, self.label_names)
         return results
 
 

@@ -29,7 +29,7 @@ from datasets import batching, text, word_vectors
 from datasets.snli import LABELS
 from papers.rocktaschel2016 import plots
 from papers.rocktaschel2016.model import EntailmentModel
-from training import io
+from training import export, io
 from training.task import Task, text_columns
 
 DELIMITER = "<delim>"
@@ -157,36 +157,40 @@ class EntailmentTask(Task):
             [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in model.trainable_weights
              if id(w) not in vectors])
 
-    # ----------------------------------------------------------------------------- pictures
-    def _features(self, premises: Sequence[str], hypotheses: Sequence[str]):
+    # ----------------------------------------------------------------------------- serving
+    def serving_endpoint(self, model):
+        """``premise``, ``hypothesis``: strings → ``label``, ``label_id``, ``probabilities``
+        (and ``attention`` for the attention models); tokenizer and vocabulary in the graph."""
         def ids(texts):
-            tokens = self.tokenizer.tokenize_py(texts)
-            rows = [[self.vocab.token_id(t) for t in row] for row in tokens]
-            width = max(1, max(len(r) for r in rows))
-            return tokens, np.array([r + [0] * (width - len(r)) for r in rows], np.int64)
+            return self.vocab.lookup(self.tokenizer(texts)).to_tensor(text.Vocabulary.pad_id)
 
-        premise_tokens, premise = ids(premises)
-        hypothesis_tokens, hypothesis = ids(hypotheses)
-        return premise_tokens, hypothesis_tokens, {"premise": premise, "hypothesis": hypothesis}
+        def serve(premise, hypothesis):
+            outputs = model({"premise": ids(premise), "hypothesis": ids(hypothesis)})
+            served = export.classification_outputs(
+                tf.nn.softmax(tf.cast(outputs["logits"], tf.float32)), LABELS)
+            if "attention" in outputs:
+                served["attention"] = tf.cast(outputs["attention"], tf.float32)
+            return served
 
+        signature = [tf.TensorSpec([None], tf.string, name=n) for n in ("premise", "hypothesis")]
+        return serve, signature, [self.vocab.table]
+
+    # ----------------------------------------------------------------------------- pictures
     def _draw(self, model, premises, hypotheses, paths, titles) -> list[dict[str, Any]]:
-        premise_tokens, hypothesis_tokens, features = self._features(premises, hypotheses)
-        outputs = model(features, training=False)
-        probabilities = keras.ops.convert_to_numpy(
-            keras.ops.softmax(keras.ops.cast(outputs["logits"], "float32"), axis=-1))
-        attention = outputs.get("attention")
-        results = []
-        for n, row in enumerate(probabilities):
-            best = int(row.argmax())
-            result = {"label": LABELS[best], "label_id": best,
-                      "probabilities": {name: float(p) for name, p in zip(LABELS, row)}}
-            if attention is not None and paths:
-                weights = keras.ops.convert_to_numpy(attention[n])
-                plots.plot_attention(premise_tokens[n], [DELIMITER] + hypothesis_tokens[n],
-                                     weights, paths[n], title=f"{titles[n]}: {LABELS[best]} "
-                                                              f"({row[best]:.2f})")
-                result["files"] = [paths[n]]
-            results.append(result)
+        """Labels of the pairs, with a heat map each (into ``paths``) for attention models."""
+        serve, _, _ = self.serving_endpoint(model)
+        outputs = serve(tf.constant(list(premises)), tf.constant(list(hypotheses)))
+        results = export.classification_records(outputs, LABELS)
+        if "attention" not in outputs or not paths:
+            return results
+        premise_tokens = self.tokenizer.tokenize_py(premises)
+        hypothesis_tokens = self.tokenizer.tokenize_py(hypotheses)
+        for n, result in enumerate(results):
+            plots.plot_attention(premise_tokens[n], [DELIMITER] + hypothesis_tokens[n],
+                                 outputs["attention"][n].numpy(), paths[n],
+                                 title=f"{titles[n]}: {result['label']} "
+                                       f"({result['probabilities'][result['label']]:.2f})")
+            result["files"] = [paths[n]]
         return results
 
     def write_artifacts(self, model, split, gathered, directory) -> list[str]:
