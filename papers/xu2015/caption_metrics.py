@@ -52,18 +52,14 @@ import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
 
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.rouge.rouge import Rouge
+
 # find_java and tokenize_captions are also part of this module's interface.
 from papers.xu2015.java_runtime import find_java
 from papers.xu2015.meteor import MeteorProcess
 from papers.xu2015.ptb_tokenizer import jar_tokenize, python_tokenize, tokenize_captions
-
-try:
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
-except ImportError as error:  # pragma: no cover - exercised only without the dependency
-    raise ImportError(
-        "caption metrics need the coco-caption package: pip install pycocoevalcap==1.2") from error
 
 logger = logging.getLogger(__name__)
 

@@ -35,13 +35,9 @@ import tempfile
 import threading
 from collections.abc import Sequence
 
-from papers.xu2015.java_runtime import LINE_BREAKS, stderr_tail
+from pycocoevalcap.meteor import meteor as _meteor_module
 
-try:
-    from pycocoevalcap.meteor import meteor as _meteor_module
-except ImportError as error:  # pragma: no cover - exercised only without the dependency
-    raise ImportError(
-        "caption metrics need the coco-caption package: pip install pycocoevalcap==1.2") from error
+from papers.xu2015.java_runtime import LINE_BREAKS, stderr_tail
 
 # The jar ships next to the module that wraps it (pycocoevalcap is a namespace package).
 METEOR_JAR = os.path.join(os.path.dirname(os.path.abspath(_meteor_module.__file__)),

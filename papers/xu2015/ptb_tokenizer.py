@@ -32,13 +32,9 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 
-from papers.xu2015.java_runtime import LINE_BREAKS, find_java, stderr_tail
+from pycocoevalcap.tokenizer import ptbtokenizer as _ptb_module
 
-try:
-    from pycocoevalcap.tokenizer import ptbtokenizer as _ptb_module
-except ImportError as error:  # pragma: no cover - exercised only without the dependency
-    raise ImportError(
-        "caption metrics need the coco-caption package: pip install pycocoevalcap==1.2") from error
+from papers.xu2015.java_runtime import LINE_BREAKS, find_java, stderr_tail
 
 logger = logging.getLogger(__name__)
 
