@@ -105,7 +105,7 @@ HYPOTHESES = np.array([[10, 11, 0], [4, 5, 6]], np.int32)
 
 
 @pytest.mark.parametrize("kind, kwargs", [
-    ("conditional", {"shared": True}), ("conditional", {}), ("attention", {}),
+    ("conditional", {"shared": True}), ("conditional", {"output_tanh": True}), ("attention", {}),
     ("word_by_word", {}), ("attention", {"two_way": True}), ("word_by_word", {"two_way": True}),
 ])
 def test_every_model_equals_the_numpy_transcription(kind, kwargs):

@@ -29,8 +29,10 @@ With premise ``P`` (``L`` words) and hypothesis ``H`` (``N - L`` words):
   the two last outputs concatenated and passed through three 200d tanh layers.
 
 The classifier (2.2) is "a softmax layer over the output of a non-linear projection ... into
-the target space of the three classes": ``softmax(tanh(W h + b))`` with ``W ∈ R^{3×k}``
-(``output_tanh=True``; ``False`` drops the tanh). Masking: padded premise positions get exactly
+the target space of the three classes", ``W ∈ R^{3×k}`` (the parameter counts rule out a hidden
+layer): ``softmax(W h + b)`` by default, ``softmax(tanh(W h + b))`` with ``output_tanh=True``,
+the literal reading, whose three logits saturate at +1 early in training (the gradient then
+vanishes; ``results/rocktaschel2016.md``). Masking: padded premise positions get exactly
 zero attention (:class:`layers.AdditiveAttention`), padded hypothesis steps keep the LSTM state
 and the word-by-word memory (:func:`layers.masked_recurrence`), and the "last" states are
 those after each sentence's last real word. ``cell="gru"`` puts Cho et al.'s GRU
@@ -143,7 +145,7 @@ class EntailmentModel(keras.Model):
         shared: one recurrent layer reads both sentences.
         two_way: read both ways and concatenate (Section 2.5).
         dropout: the dropout rate.
-        output_tanh: the classifier's non-linearity (Section 2.2).
+        output_tanh: a tanh on the three logits (the literal reading of Section 2.2).
 
     Call args:
         inputs: ``{"premise": ids [batch, L], "hypothesis": ids [batch, N - L]}``, 0-padded,
@@ -158,7 +160,7 @@ class EntailmentModel(keras.Model):
 
     def __init__(self, model: str, vocab_size: int, input_dim: int, delimiter_id: int,
                  k: int = 100, cell: str = "lstm", shared: bool = False, two_way: bool = False,
-                 dropout: float = 0.0, output_tanh: bool = True,
+                 dropout: float = 0.0, output_tanh: bool = False,
                  trainable_rows: Sequence[int] = (), **kwargs):
         super().__init__(**kwargs)
         if model not in MODELS:
