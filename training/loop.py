@@ -369,26 +369,8 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
         writers = {name: tf.summary.create_file_writer(
             os.path.join(config.model_dir, "summaries", name)) for name in ("train", "eval")}
 
-    def train_step(inputs):
-        return task.train_step(inputs, model, optimizer, global_batch_size=global_batch,
-                               clip_norm=clip_norm)
-
-    step_fn = tf.function(train_step, jit_compile=True) if config.jit_compile else train_step
-
-    @tf.function
-    def train_loop(iterator, num_steps):
-        """Up to ``num_steps`` steps; fewer when the epoch's data ends. Returns (loss sum, steps)."""
-        total = tf.constant(0.0, tf.float32)
-        done = tf.constant(0, tf.int32)
-        for _ in tf.range(num_steps):
-            batch = iterator.get_next_as_optional()
-            if not batch.has_value():
-                break
-            out = strategy.run(step_fn, args=(batch.get_value(),))
-            total += strategy.reduce(tf.distribute.ReduceOp.SUM, out["loss"], axis=None)
-            done += 1
-        return total, done
-
+    train_loop = make_train_loop(task, model, optimizer, strategy, global_batch=global_batch,
+                                 clip_norm=clip_norm, jit_compile=config.jit_compile)
     evaluate = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
                               seed=config.seed, static_shapes=static)
     weights_finite = _weights_finite(model)
@@ -574,6 +556,38 @@ def _current_lr(optimizer) -> float:
         return float(keras.ops.convert_to_numpy(inner._get_current_learning_rate()))
     except (AttributeError, TypeError, ValueError):
         return float(keras.ops.convert_to_numpy(inner.learning_rate))
+
+
+def make_train_loop(task: Task, model: keras.Model, optimizer, strategy: tf.distribute.Strategy,
+                    *, global_batch: int, clip_norm: float | None, jit_compile: bool = False):
+    """Returns ``train_loop(iterator, num_steps) -> (loss sum, steps taken)``.
+
+    One ``tf.function`` call takes up to ``num_steps`` (a scalar tensor) steps of the task's
+    ``train_step`` from a distributed iterator, fewer when the data ends; with ``jit_compile``
+    each step (the optimiser's update included) is compiled with XLA. ``bench/`` times this
+    same function.
+    """
+
+    def train_step(inputs):
+        return task.train_step(inputs, model, optimizer, global_batch_size=global_batch,
+                               clip_norm=clip_norm)
+
+    step_fn = tf.function(train_step, jit_compile=True) if jit_compile else train_step
+
+    @tf.function
+    def train_loop(iterator, num_steps):
+        total = tf.constant(0.0, tf.float32)
+        done = tf.constant(0, tf.int32)
+        for _ in tf.range(num_steps):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            out = strategy.run(step_fn, args=(batch.get_value(),))
+            total += strategy.reduce(tf.distribute.ReduceOp.SUM, out["loss"], axis=None)
+            done += 1
+        return total, done
+
+    return train_loop
 
 
 def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strategy, *,
