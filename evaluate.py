@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from training import cli
 
@@ -61,6 +61,18 @@ def _read_run(model_dir: str, experiment: str | None):
         return exp, exp.params_with_overrides(saved["params"])
     except ValueError as e:
         raise app.UsageError(f"{run_dir.config_path(model_dir)}: {e}") from None
+
+
+def _recorded_data_dir(model_dir: str) -> str | None:
+    """The ``--data_dir`` the run trained with (its ``results.json``), when it still exists."""
+    from training import io
+
+    path = os.path.join(model_dir, "results.json")
+    data_dir = io.read_json(path).get("config", {}).get("data_dir") if io.exists(path) else None
+    if data_dir and io.exists(data_dir):
+        logging.info("reading data from %s, the run's --data_dir", data_dir)
+        return data_dir
+    return None
 
 
 def _prediction_inputs() -> list[str]:
@@ -111,10 +123,11 @@ def main(argv):
     predicting = FLAGS["predict"].present or FLAGS.predict_file
     inputs = _prediction_inputs() if predicting else []
 
-    from training import io, loop
+    from training import io, loop, report
 
-    task, model = loop.restore_best(exp, params, FLAGS.model_dir, resolve_data_dir(
-        FLAGS.data_dir), cache_dir=FLAGS.cache_dir)
+    data_dir = resolve_data_dir(FLAGS.data_dir) or _recorded_data_dir(FLAGS.model_dir)
+    task, model = loop.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                    cache_dir=FLAGS.cache_dir)
     if FLAGS.export:
         from training import export
 
@@ -140,9 +153,8 @@ def main(argv):
     metrics, _ = evaluate(FLAGS.split)
     record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics}
     print(json.dumps(record, indent=2), flush=True)
-    for r in exp.reported:
-        if r.split == FLAGS.split:
-            print(f"paper: {r.value:g} {r.metric or exp.metric} ({r.source})", flush=True)
+    for line in report.beside_paper(exp, {FLAGS.split: metrics}):
+        print(line, flush=True)
     path = os.path.join(FLAGS.model_dir, f"eval_{FLAGS.split}.json")
     try:
         io.atomic_write_json(path, record)

@@ -192,7 +192,7 @@ def main(argv):
     seeds = parse_seeds()
     cli.import_tensorflow(FLAGS.tf_logs)
     from datasets.paths import resolve_data_dir
-    from training import loop, strategies
+    from training import loop, report, strategies
 
     FLAGS.data_dir = resolve_data_dir(FLAGS.data_dir)
     try:
@@ -216,9 +216,8 @@ def main(argv):
         print(f"{experiment.name} seed={seed}: " + "  ".join(
             f"{split} {experiment.metric}={m.get(experiment.metric, float('nan')):.2f}"
             for split, m in metrics.items()))
-        for r in experiment.reported:
-            print(f"  paper: {r.value:g} {r.metric or experiment.metric} on {r.split} "
-                  f"({r.source}){' — ' + r.note if r.note else ''}")
+        for line in report.beside_paper(experiment, metrics):
+            print("  " + line)
     return 0
 
 

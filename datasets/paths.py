@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from datasets.errors import MissingDataError
+
 ENV_VAR = "KERAS_PAPERS_DATA_DIR"
 
 
@@ -21,7 +23,7 @@ def require_data_dir(data_dir: str | None, dataset: str) -> str:
     """Like :func:`resolve_data_dir` but raises a clear error when there is none."""
     resolved = resolve_data_dir(data_dir)
     if not resolved:
-        raise ValueError(
+        raise MissingDataError(
             f"dataset {dataset!r} needs a local copy here: pass --data_dir=DIR or set "
             f"{ENV_VAR} (see the README's data layout)")
     return resolved

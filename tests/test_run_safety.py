@@ -60,6 +60,24 @@ def test_invalid_flags_are_one_clear_line_and_touch_nothing(tmp_path, args, mess
     assert not (tmp_path / "run").exists()
 
 
+def test_tpu_local_reaches_tensorflow_as_local(monkeypatch):
+    """``--tpu=local`` (a TPU VM or Colab) must reach the resolver as TensorFlow's "local"."""
+    import tensorflow as tf
+
+    from training import strategies
+
+    asked = []
+
+    def resolver(tpu=None, **_):
+        asked.append(tpu)
+        raise RuntimeError("no TPU on this machine")
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", resolver)
+    with pytest.raises(ConnectionError, match="could not connect to the TPU 'local': no TPU"):
+        strategies.get_strategy("tpu", tpu="local", timeout=30)
+    assert asked == ["local"]
+
+
 def test_list_and_table_need_no_tensorflow(tmp_path):
     block = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
              "runpy.run_path(sys.argv[0], run_name='__main__')")

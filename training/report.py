@@ -192,3 +192,21 @@ def _examples_per_second(run: dict) -> float | None:
     if run.get("train_seconds"):
         return run["steps"] * run["global_batch_size"] / run["train_seconds"]
     return None
+
+
+def beside_paper(experiment, metrics: dict[str, dict]) -> list[str]:
+    """One line per number the paper reports for ``experiment``: ours beside it.
+
+    ``metrics`` maps a split to its metrics (``results.json``'s ``metrics``); the paper's numbers
+    on other splits are left out, a metric this run did not measure reads "not measured".
+    """
+    lines = []
+    for r in experiment.reported:
+        if r.split not in metrics:
+            continue
+        metric = r.metric or experiment.metric
+        ours = metrics.get(r.split, {}).get(metric)
+        ours = f"{ours:.2f}" if isinstance(ours, (int, float)) else "not measured"
+        lines.append(f"{metric} on {r.split}: ours {ours}, paper {r.value:g} ({r.source})"
+                     + (f" — {r.note}" if r.note else ""))
+    return lines

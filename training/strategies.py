@@ -86,8 +86,8 @@ def _connect_tpu(tpu: str, timeout: float) -> tf.distribute.Strategy:
 
     def connect():
         try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-                tpu="" if tpu == "local" else tpu)
+            # "local" is TensorFlow's own name for a TPU attached to this VM.
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
             outcome["strategy"] = tf.distribute.TPUStrategy(resolver)

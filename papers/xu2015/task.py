@@ -238,13 +238,18 @@ class CaptionTask(Task):
         scores = self.scorer.score(references, hypotheses)
         return {k: scores[k] for k in _PAPER_METRICS}
 
+    @functools.cached_property
+    def _most_frequent_caption(self) -> str:
+        """The most frequent normalised training caption (one batched tokenisation)."""
+        tokenized = captions.CAPTION_TOKENIZER.tokenize_py(
+            captions.all_captions(self.split("train")))
+        return collections.Counter(" ".join(words) for words in tokenized).most_common(1)[0][0]
+
     def yardsticks(self, split: str) -> dict[str, dict[str, str]]:
         """Captions that need no model: the most frequent training caption for every image,
         and the first caption of the nearest training image (cosine of mean features)."""
         train = self.split("train")
-        normal = collections.Counter(" ".join(captions.CAPTION_TOKENIZER.tokenize_py([c])[0])
-                                     for c in captions.all_captions(train))
-        frequent = normal.most_common(1)[0][0]
+        frequent = self._most_frequent_caption
         ids = self.split(split).columns["image_id"]
 
         def unit(x):
