@@ -74,6 +74,13 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path):
     assert a.train_losses != c.train_losses
 
 
+def test_a_run_that_fills_the_cache_equals_one_that_finds_it_full(tmp_path):
+    cache_dir = str(tmp_path / "shared_cache")
+    a = _train(tmp_path, "fills", cache_dir=cache_dir, train_steps=5)
+    b = _train(tmp_path, "finds", cache_dir=cache_dir, train_steps=5)
+    assert a.train_losses == b.train_losses
+
+
 def _run_toy(model_dir, strategy="default", params=None, config=None, env=None, wait=True):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     args = [sys.executable, "-m", "tests.run_toy", str(model_dir), strategy,

@@ -318,6 +318,9 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
                                   "use another --model_dir")
     task.prepare(RunEnv(cache_dir=config.cache_dir or default_cache_dir(), is_chief=chief,
                         barrier=lambda: strategies.barrier(strategy)))
+    # prepare() may draw random numbers (a frozen encoder built to fill a feature cache): seed
+    # again, so the model starts from the same weights whether or not the cache was there.
+    keras.utils.set_random_seed(config.seed)
 
     global_batch = int(params["batch_size"])
     replicas = strategy.num_replicas_in_sync
