@@ -65,11 +65,14 @@ def test_exports_predict_what_the_suite_predicts(data_dir, cache_dir, tmp_path):
                                 cache_dir=cache_dir, verbose=False)
         result = loop.train(exp, exp.params_with_overrides(overrides), config)
         path = export.export_run(result.task, result.model, str(tmp_path / "export" / name))
+        assert _stored_values(path) == _weight_values(result.model), name  # each weight once
         cases[name] = (path, _serving_inputs(name, inputs))
         expected[name] = result.task.predict(result.model, inputs, str(tmp_path / "pictures"))
     image_run = _caption_run(data_dir, cache_dir, tmp_path)
     image = image_run.task.split("test").columns["image_path"][0]
     path = export.export_run(image_run.task, image_run.model, str(tmp_path / "export" / "xu"))
+    assert _stored_values(path) == (_weight_values(image_run.model)
+                                    + _weight_values(image_run.task.encoder))
     cases["caption"] = (path, {"image": [image]})
     expected_caption = image_run.task.predict(image_run.model, [image], str(tmp_path))[0]
 
@@ -83,6 +86,18 @@ def test_exports_predict_what_the_suite_predicts(data_dir, cache_dir, tmp_path):
         np.testing.assert_allclose(served[name]["probabilities"], probabilities, atol=1e-5)
     assert served["entailment"]["attention"]
     assert served["caption"]["caption"] == [expected_caption["caption"]]
+
+
+def _stored_values(path):
+    """The number of values in an export's checkpoint (keras-team/keras#23553 stores each
+    weight twice through ``ExportArchive.track(model)``)."""
+    import tensorflow as tf
+    shapes = tf.train.load_checkpoint(f"{path}/variables/variables").get_variable_to_shape_map()
+    return sum(int(np.prod(s)) for k, s in shapes.items() if k != "_CHECKPOINTABLE_OBJECT_GRAPH")
+
+
+def _weight_values(model):
+    return sum(int(np.prod(w.shape)) for w in model.weights)
 
 
 def _caption_run(data_dir, cache_dir, tmp_path):

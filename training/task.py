@@ -232,8 +232,8 @@ class Task:
     def serving_endpoint(self, model: keras.Model):
         """``(fn, input_signature, resources)`` of a SavedModel signature on raw input
         (:mod:`training.export`): ``fn`` maps the raw inputs to a dict of outputs; resources
-        are what it uses besides the model (lookup tables, an image encoder). Tasks that
-        cannot raise :class:`PredictionNotSupported`."""
+        are the lookup tables it uses (the variables it reads, an image encoder's included,
+        are found from ``fn`` itself). Tasks that cannot raise :class:`PredictionNotSupported`."""
         raise PredictionNotSupported(f"{type(self).__name__} cannot be exported for serving "
                                      "on raw input")
 

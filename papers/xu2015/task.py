@@ -303,7 +303,7 @@ class CaptionTask(Task):
                 tf.where(keep, tf.gather(words, tokens) + " ", ""), axis=1)
             return {"caption": tf.strings.strip(caption), "tokens": tokens}
 
-        return serve, [tf.TensorSpec([None], tf.string, name="image")], [encoder]
+        return serve, [tf.TensorSpec([None], tf.string, name="image")], []
 
     @functools.cached_property
     def encoder(self) -> keras.Model:
