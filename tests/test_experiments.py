@@ -80,7 +80,11 @@ def _jit_params(exp):
     return {k: v for k, v in small.items() if k in exp.hparams}
 
 
-@pytest.mark.parametrize("name", sorted(registry.load_all()))
+#: Every experiment but the SST-5 rows, which are their SST-2 rows' models with five classes.
+XLA_ROWS = sorted(n for n in registry.load_all() if "/sst5_" not in n)
+
+
+@pytest.mark.parametrize("name", XLA_ROWS)
 def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, cache_dir, tmp_path):
     """What a TPU needs: fixed-shape batches and a train step XLA can compile."""
     exp = registry.get(name)

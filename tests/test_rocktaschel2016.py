@@ -253,3 +253,21 @@ def test_vocabulary_vectors_follow_section_3(data_dir, tmp_path):
     dev_only = [t for t in tokens[3:] if t not in train_tokens]
     assert dev_only and not set(task.vocab.token_id(t) for t in dev_only) & set(trained)
     assert task.num_examples("train") == 500
+
+
+def test_learning_curve_groups_runs_by_row_and_size_and_draws_a_png(tmp_path):
+    from papers.rocktaschel2016 import learning_curve
+
+    def run(row, size, dev, status="ok"):
+        return {"experiment": f"rocktaschel2016/{row}", "status": status,
+                "metrics": {"train": {"examples": size}, "dev": {"accuracy": dev}}}
+
+    runs = [run("attention", 20000, 62.0), run("attention", 2500, 50.0),
+            run("attention", 2500, 52.0), run("attention", 5000, 99.0, status="failed"),
+            run("word_by_word", 2500, 51.0), run("lstm_bowman", 2500, 40.0)]
+    curves = learning_curve.points(runs, ["attention", "word_by_word"])
+    assert curves == {"attention": [(2500, [50.0, 52.0]), (20000, [62.0])],
+                      "word_by_word": [(2500, [51.0])]}
+    path = tmp_path / "curve.png"
+    learning_curve.plot(curves, {"attention": 83.2}, str(path))
+    assert path.read_bytes()[:4] == b"\x89PNG"

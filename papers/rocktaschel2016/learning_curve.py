@@ -1,13 +1,14 @@
 r"""Dev accuracy against the number of training pairs, one line per model, as a PNG.
 
-Reads every finished run (``results.json``) of ``rocktaschel2016`` rows under ``--runs_dir``,
+Reads every finished run (``results.json``) of ``rocktaschel2016`` rows under ``--runs_dirs``,
 groups them by experiment and ``train_examples`` (0 counts as the whole train split), and plots
 the mean dev accuracy with one standard deviation (error bars; a point is one seed when there
 is no bar), beside the paper's dev accuracy on the full 550,152 pairs (dashed lines).
 
 Example:
 
-    python -m papers.rocktaschel2016.learning_curve --runs_dir=runs/rocktaschel2016 \
+    python -m papers.rocktaschel2016.learning_curve \
+        --runs_dirs=runs/rocktaschel2016/table,runs/rocktaschel2016/learning_curve \
         --output=results/rocktaschel2016_learning_curve.png
 """
 
@@ -19,7 +20,10 @@ import statistics
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("runs_dir", "runs/rocktaschel2016", "Folder searched for results.json.")
+flags.DEFINE_list("runs_dirs", ["runs/rocktaschel2016/table",
+                                "runs/rocktaschel2016/learning_curve"],
+                  "Folders searched for results.json (runs with other hyperparameters, such as a "
+                  "grid search's, belong elsewhere: every run found is a point).")
 flags.DEFINE_string("output", "results/rocktaschel2016_learning_curve.png", "The PNG to write.")
 flags.DEFINE_list("experiments", ["conditional_shared_k100", "attention", "word_by_word"],
                   "Rows to plot.")
@@ -69,9 +73,9 @@ def main(argv):
     from training import report
 
     experiments = [e.split("/")[-1] for e in FLAGS.experiments]
-    curves = points(report.collect(FLAGS.runs_dir), experiments)
+    curves = points([run for d in FLAGS.runs_dirs for run in report.collect(d)], experiments)
     if not curves:
-        raise app.UsageError(f"no finished runs of {experiments} under {FLAGS.runs_dir}")
+        raise app.UsageError(f"no finished runs of {experiments} under {FLAGS.runs_dirs}")
     reported = {}
     for row in curves:
         for r in registry.get(f"rocktaschel2016/{row}").reported:
