@@ -116,3 +116,15 @@ def test_a_task_without_a_raw_input_signature_says_so(tmp_path):
                          None, str(tmp_path))
     with pytest.raises(Exception, match="cannot be exported for serving on raw input"):
         export.export_run(task, task.build_model(), str(tmp_path / "export"))
+
+
+def test_a_task_without_prediction_says_so_as_a_user_error(tmp_path):
+    from training import cli, task as task_module
+
+    exp = registry.get("cho2014/reverse_seq2seq")
+    task = exp.make_task(exp.params_with_overrides("train_examples=64,dev_examples=16,"
+                                                   "test_examples=16,hidden_units=8"),
+                         None, str(tmp_path))
+    with pytest.raises(task_module.PredictionNotSupported, match="does not support prediction"):
+        task.predict(task.build_model(), ["1 2 3"], str(tmp_path))
+    assert task_module.PredictionNotSupported in cli._user_error_types()  # one line, exit 2
