@@ -4,16 +4,19 @@ Usage: python -m tests.run_toy MODEL_DIR STRATEGY [PARAMS_JSON] [CONFIG_JSON]
 
 PARAMS_JSON overrides the toy's hyperparameters, CONFIG_JSON the ``RunConfig`` (defaults:
 3 steps per loop, a checkpoint every 5 steps, quiet, the cache in MODEL_DIR_cache). Writes the
-final weights to MODEL_DIR/weights_<worker>.npz.
+final weights to MODEL_DIR/weights_<worker>.npz. ``$TOY_SLOW_CHIEF_SAVES`` (seconds) delays
+every checkpoint save of the chief.
 """
 
 import json
 import os
 import sys
+import time
 
 import numpy as np
+import tensorflow as tf
 
-from tests.toy_task import TOY
+from tests.toy_task import SLOW_CHIEF_SAVES, TOY
 from training import loop, strategies
 
 
@@ -25,6 +28,14 @@ def main(model_dir: str, strategy_name: str, params: dict, config: dict) -> None
         strategy = s.get_strategy("mirrored", num_cpu_devices=2)
     else:
         strategy = strategies.get_strategy(strategy_name)
+    if os.environ.get(SLOW_CHIEF_SAVES) and strategies.is_chief(strategy):
+        save = tf.train.CheckpointManager.save
+
+        def slow_save(self, *args, **kwargs):
+            time.sleep(float(os.environ[SLOW_CHIEF_SAVES]))
+            return save(self, *args, **kwargs)
+
+        tf.train.CheckpointManager.save = slow_save
     run = loop.RunConfig(**{"model_dir": model_dir, "steps_per_loop": 3, "checkpoint_every": 5,
                             "verbose": False, "cache_dir": model_dir + "_cache", **config})
     result = loop.train(TOY, TOY.params_with_overrides(params), run, strategy=strategy)

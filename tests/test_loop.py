@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
-from tests.toy_task import KILL_AT_BATCH, SECONDS_PER_BATCH, TOY
+from tests.toy_task import KILL_AT_BATCH, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES, TOY
 from training import loop, run_dir
 
 CONFIG_KEYS = {f.name for f in loop.dataclasses.fields(loop.RunConfig)}
@@ -170,14 +170,19 @@ def _two_workers(model_dir, env=None, kill_after_step=None):
 
 def test_two_workers_killed_and_restarted_equal_a_two_replica_run(tmp_path):
     """The two-worker job, SIGKILLed mid-run and restarted, ends with the weights of an
-    independent single-process MirroredStrategy run with the same global batch."""
+    independent single-process MirroredStrategy run with the same global batch.
+
+    Every worker's final weights are compared: after training each restores the best
+    checkpoint from the chief's directory. The restarted job's chief saves slowly, so a
+    worker that read that directory without waiting for the chief's last save would restore an
+    older best checkpoint (as happened on a loaded machine before the loop waited)."""
     reference = _run_toy(tmp_path / "mirrored", "mirrored2")
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     killed = _two_workers(tmp_path / "mw", env={SECONDS_PER_BATCH: "0.25"}, kill_after_step=10)
     assert [code for code, _ in killed] == [-9, -9]
     assert 10 <= _latest_step(tmp_path / "mw") < 48
-    finished = _two_workers(tmp_path / "mw")
+    finished = _two_workers(tmp_path / "mw", env={SLOW_CHIEF_SAVES: "0.5"})
     for code, err in finished:
         assert code == 0, err[-3000:]
     mirrored = np.load(tmp_path / "mirrored" / "weights_0.npz")

@@ -20,6 +20,9 @@ HPARAMS = {"batch_size": 16, "epochs": 3, "train_steps": 0, "clip_norm": 0.0, "p
 #: Test harness controls, not hyperparameters (a restarted run must keep its identity).
 KILL_AT_BATCH = "TOY_KILL_AT_BATCH"
 SECONDS_PER_BATCH = "TOY_SECONDS_PER_BATCH"
+#: The chief sleeps this many seconds before each checkpoint save (``tests/run_toy.py``), so
+#: another worker that read the chief's files without waiting for it would read old ones.
+SLOW_CHIEF_SAVES = "TOY_SLOW_CHIEF_SAVES"
 
 
 class ToyTask(Task):

@@ -504,6 +504,9 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
                 break
         bar.close()
 
+    # Every worker restores the best weights from the chief's directory: wait until the chief's
+    # last save is on disk, or a worker ahead of it reads an older best checkpoint.
+    strategies.barrier(strategy)
     best = tf.train.latest_checkpoint(os.path.join(config.model_dir, "best"))
     if best:
         best_checkpoint.restore(best).expect_partial()
