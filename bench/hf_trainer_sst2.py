@@ -142,8 +142,13 @@ def main(argv=None) -> None:
         model=model, args=training_args, train_dataset=train, processing_class=tokenizer,
         data_collator=transformers.DataCollatorWithPadding(tokenizer))
     output = trainer.train()
+    # dataloader_drop_last (the suite drops the last incomplete training batch too) also applies
+    # to evaluation: score every dev example.
+    trainer.args.dataloader_drop_last = False
     prediction = trainer.predict(dev)
-    labels = np.asarray([e["labels"] for e in dev])
+    # the labels in the order of the predictions (the evaluation sampler may reorder, e.g. by length)
+    labels = prediction.label_ids
+    assert labels is not None and len(labels) == len(dev), "the dev labels did not come back"
     accuracy = 100.0 * float(np.mean(prediction.predictions.argmax(-1) == labels))
     train_seconds = float(output.metrics["train_runtime"])
     results = {
