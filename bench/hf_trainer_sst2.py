@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     # to evaluation: score every dev example.
     trainer.args.dataloader_drop_last = False
     prediction = trainer.predict(dev)
-    # the labels in the order of the predictions (the evaluation sampler may reorder, e.g. by length)
+    # the labels in the order of the predictions (here they did not come back in the order of dev)
     labels = prediction.label_ids
     assert labels is not None and len(labels) == len(dev), "the dev labels did not come back"
     accuracy = 100.0 * float(np.mean(prediction.predictions.argmax(-1) == labels))
