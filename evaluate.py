@@ -148,9 +148,8 @@ def main(argv):
         return 0
 
     evaluate = loop.make_evaluator(task, model, tf.distribute.get_strategy(),
-                                   per_replica_batch=FLAGS.batch_size or params["batch_size"],
-                                   final=True)
-    metrics, _ = evaluate(FLAGS.split)
+                                   per_replica_batch=FLAGS.batch_size or params["batch_size"])
+    metrics, _ = evaluate(FLAGS.split, final=True)
     record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics}
     print(json.dumps(record, indent=2), flush=True)
     for line in report.beside_paper(exp, {FLAGS.split: metrics}):

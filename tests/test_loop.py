@@ -341,3 +341,72 @@ def test_invalid_run_settings_are_refused_before_anything_runs(tmp_path, setting
     with pytest.raises(ValueError, match=message):
         _train(tmp_path, "bad", **setting)
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_final_dev_evaluation_reuses_the_selection_and_each_step_is_traced_once(
+        tmp_path, monkeypatch):
+    from tests.toy_task import ToyTask
+
+    traces = []
+    eval_step = ToyTask.eval_step
+
+    def counting_eval_step(self, inputs, model):
+        traces.append(1)  # Python runs only while tracing
+        return eval_step(self, inputs, model)
+
+    monkeypatch.setattr(ToyTask, "eval_step", counting_eval_step)
+    result = _train(tmp_path, "run", epochs=3, learning_rate=0.3)
+    # Three selection evaluations on dev, then the final one on dev (the best weights are the
+    # last evaluated: reused) and test: one trace in all.
+    assert len(traces) == 1
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    best = result.results["best"]["step"]
+    selection = next(h["dev"] for h in history if h["step"] == best)
+    assert result.results["metrics"]["dev"] == selection
+    # A fresh final evaluation of the restored best weights gives the same numbers.
+    evaluate = loop.make_evaluator(result.task, result.model, tf.distribute.get_strategy(),
+                                   per_replica_batch=16)
+    assert evaluate("dev", final=True)[0] == result.results["metrics"]["dev"]
+    assert evaluate("test", final=True)[0] == result.results["metrics"]["test"]
+
+
+def test_evaluation_batches_of_different_lengths_share_one_trace():
+    import keras
+
+    from datasets import batching
+    from training.task import Task
+
+    lengths = [1, 9, 4, 7, 2, 8, 3, 6, 5, 9, 1, 2]
+    traces = []
+
+    class Lengths(Task):
+        def dataset(self, split, *, batch_size, training, seed, input_context=None,
+                    static_shapes=False, **kwargs):
+            ds = tf.data.Dataset.from_generator(
+                lambda: ({"tokens": np.arange(1, n + 1), "label": n % 3} for n in lengths),
+                output_signature={"tokens": tf.TensorSpec([None], tf.int64),
+                                  "label": tf.TensorSpec([], tf.int64)})
+            return batching.eval_batches(ds, batch_size, num_examples=len(lengths),
+                                         split_fn=lambda b: (b["tokens"], b["label"]),
+                                         input_context=input_context)
+
+        def eval_step(self, inputs, model):
+            traces.append(inputs[0].shape)
+            return super().eval_step(inputs, model)
+
+        def logits(self, outputs):
+            return outputs
+
+        def loss(self, features, labels, outputs):
+            return keras.losses.sparse_categorical_crossentropy(labels, outputs,
+                                                                from_logits=True)
+
+    model = keras.Sequential([keras.layers.Embedding(10, 4), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(3)])
+    model(np.ones((1, 3)))  # built, as the loop's models are: no variables created in a trace
+    task = Lengths({}, data_dir=None, model_dir="unused")
+    evaluate = loop.make_evaluator(task, model, tf.distribute.get_strategy(), per_replica_batch=2)
+    metrics, outputs = evaluate("dev")
+    again, _ = evaluate("dev", final=True)
+    assert metrics == again and metrics["examples"] == len(lengths)
+    assert len(traces) == 1 and traces[0].as_list() == [2, None]  # lengths 1-9, one trace

@@ -415,6 +415,7 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
         return step >= max_steps if max_steps else epoch >= epochs
 
     train_losses: list[tuple[int, float]] = []
+    last_dev = None  # (step, gathered outputs) of this process's latest selection evaluation
     # A run that had already stopped early and is started again does not train further.
     stopped_early = bool(patience and _read(progress["evals_since_best"]) >= patience)
     last_eval = history[-1]["step"] if history else -1
@@ -464,7 +465,8 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
                 bar.close()
                 last_eval = step
                 eval_start = time.time()
-                dev, _ = evaluate("dev")
+                dev, dev_outputs = evaluate("dev")
+                last_dev = (step, dev_outputs)
                 value = dev[task.metric]
                 if not bool(weights_finite()):
                     diverged("the weights stopped being finite", step, step)
@@ -510,11 +512,17 @@ def _train(experiment, params: dict, config: RunConfig, strategy) -> RunResult:
     best = tf.train.latest_checkpoint(os.path.join(config.model_dir, "best"))
     if best:
         best_checkpoint.restore(best).expect_partial()
-    final = make_evaluator(task, model, strategy, per_replica_batch=per_replica,
-                           seed=config.seed, static_shapes=static, final=True)
+    # The best weights are those the last selection evaluation just ran on dev: when the final
+    # evaluation runs the same step, its dev outputs are those, already gathered.
+    reuse_dev = (last_dev is not None and best is not None and uses_selection_step_for_final(task)
+                 and last_dev[0] == int(best.rsplit("-", 1)[-1]))
     metrics, artifacts = {}, []
     for split in task.eval_splits:
-        metrics[split], outputs = final(split)
+        if reuse_dev and split == "dev":
+            outputs = last_dev[1]
+            metrics[split] = task.compute_final_metrics(outputs, split)
+        else:
+            metrics[split], outputs = evaluate(split, final=True)
         if chief:
             artifacts += task.write_artifacts(model, split, outputs, config.model_dir)
     best_entry = max(history, key=lambda h: h["dev"][task.metric] *
@@ -596,31 +604,51 @@ def make_train_loop(task: Task, model: keras.Model, optimizer, strategy: tf.dist
     return train_loop
 
 
+def uses_selection_step_for_final(task: Task) -> bool:
+    """Whether the task's final evaluation runs its selection step (the default)."""
+    return getattr(type(task).final_eval_step, "__code__", None) is \
+        Task.final_eval_step.__code__
+
+
 def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strategy, *,
-                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False,
-                   final: bool = False):
-    """Returns ``evaluate(split) -> (metrics, outputs)``.
+                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False):
+    """Returns ``evaluate(split, final=False) -> (metrics, outputs)``.
 
     Runs the task's selection evaluation (or, with ``final``, its final evaluation) over every
     batch of the split on all replicas, gathers the per-example outputs in the split's order
     (see :mod:`training.task`) and computes the metrics over the whole split.
+
+    Each step is traced once, for the pipeline's element spec (batches are as long as their
+    longest example: the lengths are left unknown), and a final evaluation that runs the
+    selection step reuses the selection's traced function.
     """
-    step = task.final_eval_step if final else task.eval_step
-    compute = task.compute_final_metrics if final else task.compute_metrics
+    traced = {}
 
-    @tf.function(reduce_retracing=True)  # eval batches are as long as their longest example
-    def eval_fn(inputs):
-        out = strategy.run(lambda batch: _common_shapes(step(batch, model)), args=(inputs,))
-        return {k: strategy.gather(v, axis=0) for k, v in out.items()}
+    def eval_fn(step, inputs, spec):
+        key = (step.__func__, str(spec))
+        if key not in traced:
+            @tf.function(input_signature=[spec])
+            def run(inputs):
+                out = strategy.run(lambda batch: _common_shapes(step(batch, model)),
+                                   args=(inputs,))
+                return {k: strategy.gather(v, axis=0) for k, v in out.items()}
 
-    def evaluate(split: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+            traced[key] = run
+        return traced[key](inputs)
+
+    def evaluate(split: str, final: bool = False
+                 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        step = (task.final_eval_step if final and not uses_selection_step_for_final(task)
+                else task.eval_step)
+        compute = task.compute_final_metrics if final else task.compute_metrics
+
         def dataset_fn(ctx):
             return task.dataset(split, batch_size=per_replica_batch, training=False, seed=seed,
                                 input_context=ctx, static_shapes=static_shapes)
 
-        chunks = []
-        for batch in strategy.distribute_datasets_from_function(dataset_fn):
-            chunks.append({k: v.numpy() for k, v in eval_fn(batch).items()})
+        batches = strategy.distribute_datasets_from_function(dataset_fn)
+        chunks = [{k: v.numpy() for k, v in eval_fn(step, batch, batches.element_spec).items()}
+                  for batch in batches]
         outputs = _concat(chunks)
         return compute(outputs, split), outputs
 
