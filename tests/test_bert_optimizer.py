@@ -179,7 +179,7 @@ def test_bert_adamw_config_round_trip():
 
 @pytest.mark.parametrize("bias_correction", [False, True])
 def test_fused_update_equals_the_unfused_one_in_a_compiled_two_replica_step(bias_correction):
-    """The XLA-fused update is the same rule as the element-wise one, also where the loop runs
+    """The fused-kernel update is the same rule as the element-wise one, also where the loop runs
     it: inside a ``tf.function``, per replica under ``MirroredStrategy``, with a decayed kernel
     and an undecayed bias, over several steps of the warm-up and decay."""
     import tensorflow as tf
