@@ -410,3 +410,58 @@ def test_evaluation_batches_of_different_lengths_share_one_trace():
     again, _ = evaluate("dev", final=True)
     assert metrics == again and metrics["examples"] == len(lengths)
     assert len(traces) == 1 and traces[0].as_list() == [2, None]  # lengths 1-9, one trace
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_length_sorted_evaluation_gives_the_split_order_and_the_same_outputs(replicas):
+    """A pipeline that sorts the split by length (``sort_by_length``) gives, through the
+    loop, the outputs of the in-order evaluation row for row; the step sees no index."""
+    import keras
+
+    from datasets import batching
+    from training.task import Task
+
+    lengths = [5, 1, 9, 4, 7, 2, 8, 3, 6, 5, 9, 1, 2]
+    seen = []
+
+    class Lengths(Task):
+        sorts = True
+
+        def dataset(self, split, *, batch_size, training, seed, input_context=None,
+                    static_shapes=False, sort_by_length=False, epoch=0):
+            ds = tf.data.Dataset.from_generator(
+                lambda: ({"tokens": np.arange(1, n + 1), "label": n % 3} for n in lengths),
+                output_signature={"tokens": tf.TensorSpec([None], tf.int64),
+                                  "label": tf.TensorSpec([], tf.int64)})
+            return batching.eval_batches(ds, batch_size, num_examples=len(lengths),
+                                         input_context=input_context,
+                                         sort_by_length=sort_by_length and self.sorts)
+
+        def eval_step(self, inputs, model):
+            seen.append(sorted(inputs[0]))
+            return super().eval_step(inputs, model)
+
+        def loss(self, features, labels, outputs):
+            return keras.losses.sparse_categorical_crossentropy(labels, outputs,
+                                                                from_logits=True)
+
+    strategy = _two_replicas() if replicas == 2 else tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        tokens = keras.Input((None,), name="tokens", dtype="int64")
+        pooled = keras.layers.GlobalAveragePooling1D()(
+            keras.layers.Embedding(10, 4, mask_zero=True)(tokens))
+        model = keras.Model({"tokens": tokens}, keras.layers.Dense(3)(pooled))
+    task = Lengths({}, data_dir=None, model_dir="unused")
+    evaluate = loop.make_evaluator(task, model, strategy, per_replica_batch=2)
+    metrics, outputs = evaluate("dev")
+    task.sorts = False
+    in_order, expected = loop.make_evaluator(task, model, strategy, per_replica_batch=2)("dev")
+    assert all(keys == ["tokens"] for keys in seen)  # the index never reaches the step
+    assert batching.EXAMPLE_INDEX not in outputs and sorted(outputs) == sorted(expected)
+    np.testing.assert_array_equal(outputs["labels"][:len(lengths)], np.array(lengths) % 3)
+    np.testing.assert_array_equal(outputs["weights"], expected["weights"])
+    for key in ("logits", "loss"):
+        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-6)
+    assert metrics["examples"] == len(lengths)
+    assert metrics["accuracy"] == in_order["accuracy"]
+    np.testing.assert_allclose(metrics["loss"], in_order["loss"], atol=1e-6)
