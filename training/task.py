@@ -32,8 +32,9 @@ whose shape varies from batch to batch (a decoded sequence, an attention map) ar
 zeros to a common shape first. Row *i* of every gathered array is example *i* of the split
 (rows past the split's end have weight 0), so a metric over the whole split (BLEU) can look up
 each example's references; a pipeline that sorts the split by length (``sort_by_length``) tags
-each example with its position, and the loop restores the order before any metric sees it. After the final evaluation, on the chief only,
-:meth:`Task.write_artifacts` may write files (heat maps, sample outputs) into the model dir.
+each example with its position, and the loop restores the order before any metric sees it.
+After the final evaluation, on the chief only, :meth:`Task.write_artifacts` may write files
+(heat maps, sample outputs) into the model dir.
 """
 
 from __future__ import annotations
