@@ -18,11 +18,7 @@ resumed with another number of replicas at the same global batch size sees the s
 - :func:`eval_batches` keeps the split's order and appends weight-0 copies of the first example
   up to a whole number of global batches. Gathering the per-replica outputs of each step in
   replica order therefore gives the split back in order: row *i* of the gathered outputs is
-  example *i* (rows past the end have weight 0), on one replica or many. With
-  ``sort_by_length=True`` it orders the examples by length instead, so that a batch pads to
-  little more than its own examples; every features dict then carries :data:`EXAMPLE_INDEX`,
-  each example's position in the split, and :func:`in_split_order` puts the gathered outputs
-  back in the split's order (the training loop does).
+  example *i* (rows past the end have weight 0), on one replica or many.
 
 ``weights`` is float32 ``[batch]``: 1.0 for a real example, 0.0 for padding.
 
@@ -36,14 +32,14 @@ Example:
 
 ```python
 def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-            static_shapes=False, sort_by_length=False):
+            static_shapes=False):
     ds = encode_text(self.splits[split].dataset, self.tokenizer, self.vocab, max_length=64)
     shapes = {"static_shapes": static_shapes, "static_lengths": {"text_ids": 64},
               "input_context": input_context}
     if training:
         return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
                                       group_by_length=True, **shapes)
-    return batching.eval_batches(ds, batch_size, sort_by_length=sort_by_length, **shapes)
+    return batching.eval_batches(ds, batch_size, **shapes)
 ```
 """
 
@@ -58,10 +54,6 @@ import tensorflow as tf
 
 SplitFn = Callable[[dict], tuple[Any, Any]]
 LengthFn = Callable[[dict], tf.Tensor]
-
-#: The feature of a length-sorted evaluation batch that holds each example's position in the
-#: split (int32; weight-0 padding rows continue the count past the split's end).
-EXAMPLE_INDEX = "example_index"
 
 
 def derive_seed(seed: int, epoch: int) -> int:
@@ -171,8 +163,6 @@ def to_triples(label_key: str | None, split_fn: SplitFn | None):
         raise ValueError("pass label_key or split_fn")
 
     def to_triple(batch, weights):
-        batch = dict(batch)
-        index = batch.pop(EXAMPLE_INDEX, None)
         if split_fn is not None:
             features, labels = split_fn(batch)
         else:
@@ -180,11 +170,6 @@ def to_triples(label_key: str | None, split_fn: SplitFn | None):
                 raise ValueError(f"label_key {label_key!r} not in the features {sorted(batch)}")
             features = dict(batch)
             labels = features.pop(label_key)
-        if index is not None:
-            if not isinstance(features, dict):
-                raise TypeError("a length-sorted evaluation needs dict features to carry "
-                                f"{EXAMPLE_INDEX!r}, got {type(features).__name__}")
-            features = {**features, EXAMPLE_INDEX: index}
         return features, labels, weights
 
     return to_triple
@@ -256,9 +241,7 @@ def eval_batches(ds: tf.data.Dataset, batch_size: int, *, num_examples: int | No
                  label_key: str | None = "label", split_fn: SplitFn | None = None,
                  static_shapes: bool = False,
                  static_lengths: Mapping[str, int | Sequence[int]] | None = None,
-                 input_context: tf.distribute.InputContext | None = None,
-                 sort_by_length: bool = False,
-                 length_fn: LengthFn | None = None) -> tf.data.Dataset:
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Evaluation batches ``(features, labels, weights)`` covering every example exactly once.
 
     The split, in order, is followed by weight-0 copies of its first example up to
@@ -266,23 +249,13 @@ def eval_batches(ds: tf.data.Dataset, batch_size: int, *, num_examples: int | No
     (:func:`training.task.eval_steps`); each global batch is padded to its longest example
     and cut into this pipeline's per-replica batches, so every batch is full.
 
-    With ``sort_by_length`` (and not ``static_shapes``) the split is ordered by length first,
-    shortest first and ties in the split's order, so each batch pads to little more than its
-    own examples (SST-2 dev at batch 32: 22,231 tokens in 24,128 positions instead of 42,816).
-    Every features dict then carries :data:`EXAMPLE_INDEX` and the gathered outputs need
-    :func:`in_split_order`. The whole split is held in memory to be sorted (token ids: a few
-    MB for the suite's text splits).
-
     Args:
         ds: a dataset of dicts, in order.
         batch_size: the per-replica batch size.
         num_examples: the number of examples; default: ``ds.cardinality()``.
-        label_key, split_fn: as in :func:`train_batches`; features must be a dict to carry
-            :data:`EXAMPLE_INDEX`.
+        label_key, split_fn: as in :func:`train_batches`.
         static_shapes, static_lengths: as in :func:`train_batches`.
         input_context: from ``distribute_datasets_from_function``.
-        sort_by_length: order the examples by length (see above).
-        length_fn: ``example -> length`` for the order; default: :func:`max_length`.
 
     Returns:
         A dataset of ``(features, labels, weights)``.
@@ -302,44 +275,12 @@ def eval_batches(ds: tf.data.Dataset, batch_size: int, *, num_examples: int | No
     if num_examples <= 0:
         raise ValueError("cannot evaluate an empty split")
     total = max(1, math.ceil(num_examples / layout.global_batch)) * layout.global_batch
-    dummy = ds.take(1)
-    if sort_by_length and not static_shapes:
-        length_fn = length_fn or max_length
-        with_index = lambda i, example: {**example, EXAMPLE_INDEX: tf.cast(i, tf.int32)}  # noqa
-        ds = (ds.enumerate().map(with_index)
-              .map(lambda example: (example, tf.cast(length_fn(example), tf.int32))))
-        ds = unbatch_rows(ds.ragged_batch(num_examples).map(_sort_chunk))
-        dummy = tf.data.Dataset.zip(dummy.repeat(), tf.data.Dataset.range(
-            num_examples, total)).map(lambda example, i: with_index(i, example))
-    else:
-        dummy = dummy.repeat(total - num_examples)
     shapes = padded_shapes(ds.element_spec, static_shapes=static_shapes,
                            static_lengths=static_lengths)
+    dummy = ds.take(1).map(lambda example: (example, tf.constant(0.0, tf.float32)))
     ds = ds.map(lambda example: (example, tf.constant(1.0, tf.float32)))
-    ds = ds.concatenate(dummy.map(lambda example: (example, tf.constant(0.0, tf.float32))))
+    ds = ds.concatenate(dummy.repeat(total - num_examples))
     ds = ds.padded_batch(layout.global_batch, padded_shapes=(shapes, tf.TensorShape([])),
                          drop_remainder=True)
     return layout.this_pipeline(ds).map(to_triples(label_key, split_fn)).prefetch(
         tf.data.AUTOTUNE)
-
-
-def in_split_order(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Gathered evaluation outputs (one row per example) back in the split's order.
-
-    Rows are put in the order of their :data:`EXAMPLE_INDEX` (a length-sorted evaluation's,
-    see :func:`eval_batches`), which is then dropped; outputs without it are already in order
-    and come back as they are.
-
-    Raises:
-        ValueError: the indices are not each row number exactly once (an example lost or
-            counted twice).
-    """
-    if EXAMPLE_INDEX not in outputs:
-        return dict(outputs)
-    outputs = dict(outputs)
-    index = np.asarray(outputs.pop(EXAMPLE_INDEX))
-    order = np.argsort(index, kind="stable")
-    if not np.array_equal(index[order], np.arange(len(index))):
-        raise ValueError(f"the {EXAMPLE_INDEX!r} of {len(index)} evaluation rows are not "
-                         f"0..{len(index) - 1} each once")
-    return {key: np.asarray(value)[order] for key, value in outputs.items()}

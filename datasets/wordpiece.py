@@ -280,15 +280,12 @@ def train_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys
 def eval_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys: Sequence[str],
                  batch_size: int, *, num_examples: int,
                  input_context: tf.distribute.InputContext | None = None,
-                 static_shapes: bool = False, label_key: str = "label",
-                 sort_by_length: bool = False) -> tf.data.Dataset:
+                 static_shapes: bool = False, label_key: str = "label") -> tf.data.Dataset:
     """Tokenised evaluation batches ``(features, labels, weights)``, in order.
 
     :func:`datasets.batching.eval_batches` after tokenisation: every example exactly once,
     padded with weight-0 examples to full batches on every replica; each batch is padded to its
-    longest sequence, or to ``max_seq_length`` with ``static_shapes``. With ``sort_by_length``
-    the examples come ordered by their number of tokens and carry
-    :data:`datasets.batching.EXAMPLE_INDEX`.
+    longest sequence, or to ``max_seq_length`` with ``static_shapes``.
     """
     from datasets import batching
 
@@ -296,4 +293,4 @@ def eval_batches(dataset: tf.data.Dataset, encoder: WordPieceEncoder, text_keys:
         encode_examples(dataset, encoder, text_keys), batch_size, num_examples=num_examples,
         split_fn=_split(label_key), static_shapes=static_shapes,
         static_lengths={k: encoder.max_seq_length for k in FEATURES},
-        input_context=input_context, sort_by_length=sort_by_length)
+        input_context=input_context)

@@ -74,9 +74,7 @@ class WordClassificationTask(Task):
         return self.split(split).num_rows
 
     def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False, sort_by_length=False):
-        # ``sort_by_length`` is ignored: the features are one tensor (ids or word counts), with
-        # no room for the example's index, and these models are cheap to evaluate.
+                static_shapes=False):
         ds = text.encode_text(self.split(split).dataset, self.tokenizer, self.vocab,
                               max_length=self.params["max_length"])
         bow = self.params["model"] in BOW_MODELS

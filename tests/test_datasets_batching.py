@@ -89,61 +89,6 @@ def test_eval_gathered_in_replica_order_is_the_split_in_order(pipelines, replica
     assert all(len(lengths) == 1 for _, _, lengths in rows)  # replicas share a padded length
 
 
-@pytest.mark.parametrize("pipelines, replicas", [(1, 1), (1, 2), (2, 2)])
-def test_length_sorted_eval_pads_less_and_gathers_back_into_the_split(pipelines, replicas):
-    """Sorted by length, every example comes once, tagged with its position; gathering the
-    replicas' rows and :func:`batching.in_split_order` gives example i at row i again."""
-    n, batch = 23, 3
-
-    def make(b, ctx):
-        return batching.eval_batches(examples(n), b, input_context=ctx, sort_by_length=True)
-
-    streams = [list(make(batch, context(pipelines, p, replicas)).as_numpy_iterator())
-               for p in range(pipelines)]
-    per_pipeline = replicas // pipelines
-    gathered, lengths, positions = [], [], 0
-    for s in range(len(streams[0]) // per_pipeline):
-        for stream in streams:  # worker by worker, replica by replica: the gather's order
-            for features, labels, weights in stream[s * per_pipeline:(s + 1) * per_pipeline]:
-                gathered.append({"example": features["example"], "labels": labels,
-                                 "weights": weights,
-                                 batching.EXAMPLE_INDEX: features[batching.EXAMPLE_INDEX]})
-                lengths += [int(np.count_nonzero(row)) for row, w in
-                            zip(features["ids"], weights) if w > 0]
-                positions += features["ids"].size
-    assert len(gathered) * batch == eval_steps(n, batch * replicas) * batch * replicas
-    assert lengths == sorted(lengths)  # shortest first, over the whole split
-    rows = {k: np.concatenate([g[k] for g in gathered]) for k in gathered[0]}
-    assert sorted(rows[batching.EXAMPLE_INDEX].tolist()) == list(range(len(rows["weights"])))
-    restored = batching.in_split_order(rows)
-    assert batching.EXAMPLE_INDEX not in restored
-    assert restored["example"][:n].tolist() == list(range(n))
-    assert restored["weights"].tolist() == [1.0] * n + [0.0] * (len(restored["weights"]) - n)
-    np.testing.assert_array_equal(restored["labels"][:n], np.arange(n) % 3)
-    unsorted = sum(features["ids"].size for p in range(pipelines) for features, _, _ in
-                   batching.eval_batches(examples(n), batch,
-                                         input_context=context(pipelines, p, replicas))
-                   .as_numpy_iterator())
-    assert positions < unsorted
-
-
-def test_sorting_is_skipped_with_static_shapes_and_in_order_passes_through():
-    ds = batching.eval_batches(examples(9), 4, static_shapes=True, static_lengths={"ids": 8},
-                               sort_by_length=True)
-    seen, weights, _ = collect(ds)
-    assert real(seen, weights) == list(range(9))
-    assert batching.EXAMPLE_INDEX not in ds.element_spec[0]
-    rows = {"x": np.arange(4)}
-    assert batching.in_split_order(rows)["x"].tolist() == [0, 1, 2, 3]
-
-
-@pytest.mark.parametrize("index", [[0, 2, 2], [0, 1, 3]])
-def test_in_split_order_rejects_a_lost_or_repeated_row(index):
-    rows = {"x": np.zeros(3), batching.EXAMPLE_INDEX: np.array(index)}
-    with pytest.raises(ValueError, match="are not 0..2 each once"):
-        batching.in_split_order(rows)
-
-
 @pytest.mark.parametrize("grouped", [False, True])
 def test_training_batches_do_not_depend_on_the_layout(grouped):
     """Global batch 8 as one replica of 8, two replicas of 4, or two workers of 4 each."""

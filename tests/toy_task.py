@@ -68,7 +68,7 @@ class ToyTask(Task):
         return len(self._data(split)[0])
 
     def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False, sort_by_length=False):
+                static_shapes=False):
         x, y = self._data(split)
         if (training and self.params["nan_example"] >= 0
                 and epoch >= self.params["nan_from_epoch"]):

@@ -50,7 +50,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets.batching import EXAMPLE_INDEX, in_split_order
 from training import curves, io, run_dir, strategies
 from training.params import check_params
 from training.progress import Progress
@@ -617,10 +616,7 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
 
     Runs the task's selection evaluation (or, with ``final``, its final evaluation) over every
     batch of the split on all replicas, gathers the per-example outputs in the split's order
-    (see :mod:`training.task`) and computes the metrics over the whole split. The task's
-    pipeline may sort the examples by length (``sort_by_length=True``): the step then never
-    sees their :data:`~datasets.batching.EXAMPLE_INDEX`, which only puts the gathered rows
-    back in order.
+    (see :mod:`training.task`) and computes the metrics over the whole split.
 
     Each step is traced once, for the pipeline's element spec (batches are as long as their
     longest example: the lengths are left unknown), and a final evaluation that runs the
@@ -628,23 +624,13 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
     """
     traced = {}
 
-    def replica_step(step, batch):
-        features, labels, weights = batch
-        index = None
-        if isinstance(features, dict) and EXAMPLE_INDEX in features:
-            features = dict(features)
-            index = features.pop(EXAMPLE_INDEX)
-        outputs = step((features, labels, weights), model)
-        if index is not None:
-            outputs = {**outputs, EXAMPLE_INDEX: index}
-        return _common_shapes(outputs)
-
     def eval_fn(step, inputs, spec):
         key = (step.__func__, str(spec))
         if key not in traced:
             @tf.function(input_signature=[spec])
             def run(inputs):
-                out = strategy.run(lambda batch: replica_step(step, batch), args=(inputs,))
+                out = strategy.run(lambda batch: _common_shapes(step(batch, model)),
+                                   args=(inputs,))
                 return {k: strategy.gather(v, axis=0) for k, v in out.items()}
 
             traced[key] = run
@@ -658,13 +644,12 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
 
         def dataset_fn(ctx):
             return task.dataset(split, batch_size=per_replica_batch, training=False, seed=seed,
-                                input_context=ctx, static_shapes=static_shapes,
-                                sort_by_length=True)
+                                input_context=ctx, static_shapes=static_shapes)
 
         batches = strategy.distribute_datasets_from_function(dataset_fn)
         chunks = [{k: v.numpy() for k, v in eval_fn(step, batch, batches.element_spec).items()}
                   for batch in batches]
-        outputs = in_split_order(_concat(chunks))
+        outputs = _concat(chunks)
         return compute(outputs, split), outputs
 
     return evaluate

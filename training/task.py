@@ -31,10 +31,8 @@ The loop gathers the per-example outputs of every step from all replicas and wor
 whose shape varies from batch to batch (a decoded sequence, an attention map) are padded with
 zeros to a common shape first. Row *i* of every gathered array is example *i* of the split
 (rows past the split's end have weight 0), so a metric over the whole split (BLEU) can look up
-each example's references; a pipeline that sorts the split by length (``sort_by_length``) tags
-each example with its position, and the loop restores the order before any metric sees it.
-After the final evaluation, on the chief only, :meth:`Task.write_artifacts` may write files
-(heat maps, sample outputs) into the model dir.
+each example's references. After the final evaluation, on the chief only,
+:meth:`Task.write_artifacts` may write files (heat maps, sample outputs) into the model dir.
 """
 
 from __future__ import annotations
@@ -115,7 +113,7 @@ class Task:
 
     def dataset(self, split: str, *, batch_size: int, training: bool, seed: int, epoch: int = 0,
                 input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False, sort_by_length: bool = False) -> tf.data.Dataset:
+                static_shapes: bool = False) -> tf.data.Dataset:
         """Returns batches ``(features, labels, weights)`` of ``split``.
 
         Args:
@@ -126,11 +124,6 @@ class Task:
                 same order as an uninterrupted one.
             input_context: from ``distribute_datasets_from_function``.
             static_shapes: pad every batch to fixed lengths (TPU / XLA), no length grouping.
-            sort_by_length: evaluation only, a permission the loop gives: the pipeline may
-                order the examples by length so batches pad less, if each batch's features
-                (a dict) then carry ``datasets.batching.EXAMPLE_INDEX``
-                (``datasets.batching.eval_batches(sort_by_length=True)`` does both). Tasks
-                whose batches gain nothing from it ignore it.
         """
         raise NotImplementedError
 

@@ -122,11 +122,10 @@ class ReverseSeq2SeqTask(Task):
 
     def dataset(self, split: str, *, batch_size: int, training: bool, seed: int,
                 epoch: int = 0, input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False, sort_by_length: bool = False) -> tf.data.Dataset:
+                static_shapes: bool = False) -> tf.data.Dataset:
         """Batches ``({"source", "decoder_input"}, target, weights)`` from
         :mod:`datasets.batching`; shapes are always static (see the module docstring),
-        whatever ``static_shapes``, so ``sort_by_length`` would buy nothing: evaluation keeps
-        the split's order."""
+        whatever ``static_shapes``."""
         ds = tf.data.Dataset.from_tensor_slices(dict(self._data[split]))
         if training:
             return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,

@@ -119,7 +119,7 @@ class BertClassificationTask(Task):
 
     def dataset(self, split: str, *, batch_size: int, training: bool, seed: int, epoch: int = 0,
                 input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False, sort_by_length: bool = False) -> tf.data.Dataset:
+                static_shapes: bool = False) -> tf.data.Dataset:
         ds, count, _ = self._load(split)
         if training:
             return wordpiece.train_batches(ds, self.encoder, self.text_keys, batch_size,
@@ -128,8 +128,7 @@ class BertClassificationTask(Task):
                                            group_by_length=self.params["length_bucketing"])
         return wordpiece.eval_batches(ds, self.encoder, self.text_keys, batch_size,
                                       num_examples=count, input_context=input_context,
-                                      static_shapes=static_shapes,
-                                      sort_by_length=sort_by_length)
+                                      static_shapes=static_shapes)
 
     # ----------------------------------------------------------------------------- model
     def build_model(self) -> keras.Model:

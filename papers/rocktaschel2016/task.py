@@ -97,7 +97,7 @@ class EntailmentTask(Task):
         return {t for tokens in self.tokenizer.tokenize_py(texts) for t in tokens}
 
     def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False, sort_by_length=False):
+                static_shapes=False):
         loaded = self.split(split)
         rows = self.rows(split)
         columns = {key: tf.constant(np.asarray(loaded.columns[key], dtype=object)[rows])
@@ -118,7 +118,7 @@ class EntailmentTask(Task):
         if training:
             return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
                                           group_by_length=True, **shapes)
-        return batching.eval_batches(ds, batch_size, sort_by_length=sort_by_length, **shapes)
+        return batching.eval_batches(ds, batch_size, **shapes)
 
     # ----------------------------------------------------------------------------- model
     def vectors(self) -> tuple[np.ndarray, list[int]]:

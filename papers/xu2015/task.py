@@ -101,9 +101,7 @@ class CaptionTask(Task):
         return tf.constant(np.asarray(self.features[split], np.float16))
 
     def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False, sort_by_length=False):
-        # Evaluation batches are images (fixed-size feature maps) and decode to a fixed length:
-        # sorting by length would buy nothing, so ``sort_by_length`` is ignored.
+                static_shapes=False):
         features = self._feature_tensor(split)
         length = int(self.params["max_caption_length"])
         if training:
