@@ -22,15 +22,15 @@ import sys
 
 from absl import app, flags, logging
 
-from training import cli
+from training import cli, settings
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("experiment", None, "Check that the run is of this experiment.")
 flags.DEFINE_string("model_dir", None, "The run's model dir.")
-flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR).")
-flags.DEFINE_string("cache_dir", None, "Work shared by runs (default: $KERAS_PAPERS_CACHE_DIR, "
-                    "else ~/.cache/keras_papers).")
+flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR, else "
+                    "the run's own --data_dir where it still exists).")
+settings.define_flags(["cache_dir", "tf_logs"])
 flags.DEFINE_enum("split", "test", ["train", "dev", "test"], "Split to evaluate.")
 flags.DEFINE_integer("batch_size", None, "Evaluation batch size (default: the run's).")
 flags.DEFINE_string("table", None, "Print this paper's table (e.g. cho2014) from --results_dir.")
@@ -42,7 +42,6 @@ flags.DEFINE_string("output_dir", None, "Where --predict writes pictures (defaul
                     "MODEL_DIR/predictions).")
 flags.DEFINE_string("export", None, "Write the run as a TensorFlow SavedModel serving raw "
                     "input (strings, string pairs or JPEG bytes) into this new folder.")
-flags.DEFINE_bool("tf_logs", False, "Show TensorFlow's C++ start-up and runtime log lines.")
 
 
 def _read_run(model_dir: str, experiment: str | None):
@@ -123,11 +122,11 @@ def main(argv):
     predicting = FLAGS["predict"].present or FLAGS.predict_file
     inputs = _prediction_inputs() if predicting else []
 
-    from training import io, loop, report
+    from training import evaluation, io, report, run
 
     data_dir = resolve_data_dir(FLAGS.data_dir) or _recorded_data_dir(FLAGS.model_dir)
-    task, model = loop.restore_best(exp, params, FLAGS.model_dir, data_dir,
-                                    cache_dir=FLAGS.cache_dir)
+    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                   cache_dir=FLAGS.cache_dir)
     if FLAGS.export:
         from training import export
 
@@ -147,8 +146,9 @@ def main(argv):
             print(json.dumps({"input": text, **prediction}, ensure_ascii=False))
         return 0
 
-    evaluate = loop.make_evaluator(task, model, tf.distribute.get_strategy(),
-                                   per_replica_batch=FLAGS.batch_size or params["batch_size"])
+    evaluate = evaluation.make_evaluator(task, model, tf.distribute.get_strategy(),
+                                         per_replica_batch=FLAGS.batch_size or
+                                         params["batch_size"])
     metrics, _ = evaluate(FLAGS.split, final=True)
     record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics}
     print(json.dumps(record, indent=2), flush=True)

@@ -22,56 +22,23 @@ import sys
 
 from absl import app, flags, logging
 
-from training import cli
+from training import cli, settings
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_bool("list", False, "Print every registered experiment and exit.")
-flags.DEFINE_string("experiment", None, "The experiment to train, 'paper/row' (see --list).")
-flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and results go "
-                    "(local or gs://).")
-flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR, else "
-                    "the online source).")
-flags.DEFINE_string("cache_dir", None, "Work shared by runs, e.g. image features (default: "
-                    "$KERAS_PAPERS_CACHE_DIR, else ~/.cache/keras_papers).")
-flags.DEFINE_enum("strategy", "default",
-                  ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
-                  "tf.distribute strategy.")
-flags.DEFINE_string("tpu", None, "TPU name or grpc address, or 'local' (TPU VM / Colab).")
-flags.DEFINE_float("tpu_timeout", 120.0, "Seconds to wait for the TPU to answer.")
-flags.DEFINE_integer("num_cpu_devices", 1, "With --strategy=mirrored and no GPU: split the CPU "
-                     "into this many logical devices (replicas).")
-flags.DEFINE_integer("batch_size", None, "Global batch size (the batch_size hyperparameter).")
-flags.DEFINE_integer("epochs", None, "Epochs (the epochs hyperparameter).")
-flags.DEFINE_integer("train_steps", None, "Total training steps, instead of epochs (the "
-                     "train_steps hyperparameter).")
-flags.DEFINE_float("clip_norm", None, "Clip the global-batch gradient to this global norm; 0: "
-                   "off (the clip_norm hyperparameter).")
-flags.DEFINE_integer("patience", None, "Early stopping: evaluations without a better dev "
-                     "metric; 0: off (the patience hyperparameter).")
-flags.DEFINE_integer("eval_every", 0, "Evaluate on dev every N steps (0: every epoch).")
-flags.DEFINE_integer("steps_per_loop", 20, "Training steps per tf.function call.")
-flags.DEFINE_integer("checkpoint_every", 0, "Also checkpoint every N steps (0: at evaluations).")
-flags.DEFINE_integer("seed", 0, "Random seed (weights, dropout, data order).")
+# --experiment, --params, every RunConfig field and the hyperparameter shorthands
+# (--batch_size, ...): declared once, in training/settings.py.
+settings.define_flags()
 flags.DEFINE_list("seeds", None, "Several seeds, run one after the other into MODEL_DIR/seed_N.")
-flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism.")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy.")
-flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_bool("static_shapes", False, "Fixed-shape batches (implied on TPU).")
-flags.DEFINE_string("params", None, "Hyperparameter overrides, 'key=value,key2=value2'.")
-flags.DEFINE_bool("extend", False, "Train an existing run for longer: --epochs or "
-                  "--train_steps may grow; every other setting must stay the same.")
-flags.DEFINE_bool("verbose", True, "Show a progress line and per-evaluation results.")
-flags.DEFINE_bool("tf_logs", False, "Show TensorFlow's C++ start-up and runtime log lines.")
 flags.DEFINE_enum("search", None, ["grid", "random", "bayesian"],
                   "Select hyperparameters on dev over the paper's grid (the experiment's "
                   "package defines it): every point ('grid'), or keras-tuner's random or "
                   "Bayesian oracle for --max_trials points. Each run goes to MODEL_DIR/<point>.")
 flags.DEFINE_integer("max_trials", 6, "With --search=random or bayesian: trials to run.")
 
-#: Flags that are shorthands for hyperparameters of the same name.
-PARAM_FLAGS = ("batch_size", "epochs", "train_steps", "clip_norm", "patience")
+#: Flags that set the hyperparameter of the same name.
+SHORTHANDS = tuple(s.name for s in settings.SHORTHANDS)
 
 
 def list_experiments() -> str:
@@ -92,7 +59,7 @@ def resolve_params(experiment) -> dict:
     from papers import registry
 
     overrides = registry.parse_overrides(FLAGS.params, experiment.name, experiment.hparams)
-    for name in PARAM_FLAGS:
+    for name in SHORTHANDS:
         value = FLAGS[name].value
         if value is None:
             continue
@@ -115,17 +82,9 @@ def parse_seeds() -> list[int]:
     return seeds
 
 
-def run_config(model_dir: str, seed: int):
-    from training import loop
-
-    return loop.RunConfig(
-        model_dir=model_dir, data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
-        strategy=FLAGS.strategy, tpu=FLAGS.tpu, tpu_timeout=FLAGS.tpu_timeout,
-        num_cpu_devices=FLAGS.num_cpu_devices, eval_every=FLAGS.eval_every,
-        steps_per_loop=FLAGS.steps_per_loop, checkpoint_every=FLAGS.checkpoint_every,
-        seed=seed, deterministic=FLAGS.deterministic, mixed_precision=FLAGS.mixed_precision,
-        jit_compile=FLAGS.jit_compile, static_shapes=FLAGS.static_shapes, verbose=FLAGS.verbose,
-        extend=FLAGS.extend, command=" ".join(sys.argv))
+def run_config(model_dir: str, seed: int) -> settings.RunConfig:
+    return settings.run_config_from_flags(FLAGS, model_dir=model_dir, seed=seed,
+                                          command=" ".join(sys.argv))
 
 
 def run_search(experiment, params: dict, strategy) -> int:
@@ -138,7 +97,7 @@ def run_search(experiment, params: dict, strategy) -> int:
         raise app.UsageError(f"{experiment.name}: the paper gives no hyperparameter grid, so "
                              "--search is not available for it")
     overrides = registry.parse_overrides(FLAGS.params, experiment.name, experiment.hparams)
-    chosen = [f"--{k}" for k in grid if k in PARAM_FLAGS and FLAGS[k].value is not None]
+    chosen = [f"--{k}" for k in grid if k in SHORTHANDS and FLAGS[k].value is not None]
     chosen += [f"--params={k}=..." for k in grid if k in overrides]
     if chosen:
         raise app.UsageError(f"--search chooses {', '.join(grid)}: drop {', '.join(chosen)}")

@@ -12,7 +12,7 @@ off and the same classifier initialisation, the suite and PyTorch give the same 
 decimals over 20 steps, so the dev accuracies differ only by dropout masks and the head's
 random draw.
 
-- suite: :class:`papers.devlin2019.tasks.SST2Task`'s model, optimiser and ``train_step``
+- suite: :class:`papers.devlin2019.task.SST2Task`'s model, optimiser and ``train_step``
   (the shared loop's step) in a ``tf.function``, optionally XLA-compiled and/or in
   ``mixed_bfloat16``;
 - keras-hub: ``keras_hub.models.BertTextClassifier`` on the same backbone
@@ -143,15 +143,15 @@ def run_keras(args, data_path: str) -> dict:
     tf = _tensorflow(args)
     import keras
 
-    from papers.devlin2019 import hparams, tasks
+    from papers.devlin2019 import experiments, task as tasks
 
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(args.mixed_precision)
     data = dict(np.load(data_path))
     # Bias-corrected moments, as torch.optim.AdamW: both frameworks apply the same update.
-    params = {**hparams.SST2_HPARAMS, "encoder": args.encoder, "learning_rate": args.learning_rate,
-              "max_seq_length": args.max_seq_length, "pooling": "cls",
-              "adam_bias_correction": True}
+    params = {**experiments.SST2_HPARAMS, "encoder": args.encoder,
+              "learning_rate": args.learning_rate, "max_seq_length": args.max_seq_length,
+              "pooling": "cls", "adam_bias_correction": True}
     task = tasks.SST2Task(params, None, "")
     model = task.build_model()
     total = args.warmup_steps + args.steps
@@ -356,7 +356,7 @@ def write_report(path: str, args, results: list[dict], load_before: tuple, load_
     lines += ["", f"Machine: {io.cpu_name()}, {os.cpu_count()} logical CPUs; load average "
                   f"{load_before[0]:.2f} before and {load_after[0]:.2f} after (other processes "
                   f"share this machine, so absolute numbers are noisy).",
-              f"Command: `python bench/bert_finetune_throughput.py "
+              "Command: `python bench/bert_finetune_throughput.py "
               + " ".join(f"--{k}={v}" for k, v in vars(args).items()
                          if not k.startswith("_") and k != "output") + "`", ""]
     text = "\n".join(lines)

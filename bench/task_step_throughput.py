@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import resource
 import shutil
 import tempfile
@@ -45,23 +44,15 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    """The flags that say what to build (shared with ``bench.profile_step``)."""
-    flags.DEFINE_string("experiment", "devlin2019/sst2", "The experiment, 'paper/row'.")
-    flags.DEFINE_string("data_dir", os.environ.get("KERAS_PAPERS_DATA_DIR"),
-                        "The raw datasets (default: $KERAS_PAPERS_DATA_DIR).")
-    flags.DEFINE_string("cache_dir", None, "The shared cache (image features); default: "
-                        "$KERAS_PAPERS_CACHE_DIR, else ~/.cache/keras_papers.")
-    flags.DEFINE_string("params", None, "Hyperparameter overrides 'k=v,k2=v2' (batch_size "
-                        "included), as train.py --params.")
-    flags.DEFINE_enum("mixed_precision", "float32",
-                      ["float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy.")
-    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-    flags.DEFINE_bool("static_shapes", True, "Pad every batch to the experiment's fixed lengths.")
-    flags.DEFINE_bool("deterministic", True, "Enable TensorFlow op determinism (train.py's "
-                      "default).")
-    flags.DEFINE_integer("steps_per_loop", 1, "Training steps per tf.function call (train.py's "
-                         "default is 20).")
-    flags.DEFINE_integer("seed", 0, "Seed of the weights, dropout and data order.")
+    """The flags that say what to build (shared with ``bench.profile_step``): ``train.py``'s
+    own settings (:mod:`training.settings`), with fixed shapes and one step per call."""
+    from training import settings
+
+    settings.define_flags(["experiment", "data_dir", "cache_dir", "params", "mixed_precision",
+                           "jit_compile", "static_shapes", "deterministic", "steps_per_loop",
+                           "seed"],
+                          defaults={"experiment": "devlin2019/sst2", "static_shapes": True,
+                                    "steps_per_loop": 1})
 
 
 @dataclasses.dataclass
@@ -88,19 +79,24 @@ def build_runner(experiment_name: str, overrides: str | None, *, data_dir: str |
                  static_shapes: bool, deterministic: bool, seed: int) -> StepRunner:
     """Builds the experiment's task, model, optimiser and training loop function.
 
-    The loop function is the shared loop's own (:func:`training.loop.make_train_loop`, default
+    The loop function is the shared loop's own (:func:`training.distribute.make_train_loop`, default
     strategy): steps taken from a distributed iterator inside one ``tf.function`` call, each
     step XLA-compiled with ``jit_compile``.
     """
     import keras
     import tensorflow as tf
 
+    from datasets.batching import DataRequest
+    from datasets.paths import resolve_data_dir
     from papers import registry
-    from training import loop
+    from training.distribute import make_train_loop
+    from training.run import build_model
+    from training.settings import default_cache_dir
     from training.task import RunEnv, steps_per_epoch
 
     experiment = registry.get(experiment_name)
     params = experiment.params_with_overrides(overrides)
+    data_dir = resolve_data_dir(data_dir)
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -108,26 +104,26 @@ def build_runner(experiment_name: str, overrides: str | None, *, data_dir: str |
     strategy = tf.distribute.get_strategy()
     model_dir = tempfile.mkdtemp(prefix="task_step_")
     task = experiment.make_task(params, data_dir, model_dir)
-    task.prepare(RunEnv(cache_dir=cache_dir or loop.default_cache_dir()))
+    task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir()))
 
     global_batch = int(params["batch_size"])
     clip_norm = float(params["clip_norm"]) or None
     total_steps = int(params["train_steps"]) or int(params["epochs"]) * steps_per_epoch(
         task.num_examples("train"), global_batch)
     with strategy.scope():
-        model = loop.build_model(task, static_shapes=static_shapes)
+        model = build_model(task, static_shapes=static_shapes)
         optimizer = task.build_optimizer(total_steps)
         if mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
 
-    train_loop = loop.make_train_loop(task, model, optimizer, strategy,
-                                      global_batch=global_batch, clip_norm=clip_norm,
-                                      jit_compile=jit_compile)
+    train_loop = make_train_loop(task, model, optimizer, strategy, global_batch=global_batch,
+                                 clip_norm=clip_norm, jit_compile=jit_compile)
 
     def dataset_fn(ctx):
-        return task.dataset("train", batch_size=global_batch, training=True, seed=seed,
-                            epoch=0, input_context=ctx, static_shapes=static_shapes).repeat()
+        return task.dataset(DataRequest("train", batch_size=global_batch, training=True,
+                                        seed=seed, input_context=ctx,
+                                        static_shapes=static_shapes)).repeat()
 
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     features = iterator.element_spec[0]

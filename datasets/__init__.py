@@ -30,33 +30,58 @@ train.num_rows, train.dropped, train.stats()["sample"]
 
 from __future__ import annotations
 
+import functools
+import importlib
 from inspect import Parameter, signature
+from typing import TYPE_CHECKING
 
 from datasets import paths
-from datasets.batching import derive_seed, eval_batches, train_batches
-from datasets.core import SPLITS, DatasetInfo, LoadedSplit
 from datasets.errors import DataFormatError, MissingDataError
-from datasets.flickr8k import FLICKR8K
-from datasets.glue import GLUE_SST2, MRPC
-from datasets.imdb import IMDB
-from datasets.snli import SNLI
-from datasets.sst import SST2, SST5
-from datasets.text import Vocabulary, WordTokenizer, encode_text
 
-_DATASETS: dict[str, DatasetInfo] = {
-    info.name: info for info in (SST5, SST2, GLUE_SST2, MRPC, SNLI, IMDB, FLICKR8K)}
+if TYPE_CHECKING:
+    from datasets.core import DatasetInfo, LoadedSplit
+
+#: Names this package exports, by the module that defines them. They are imported on first
+#: use, so ``datasets.errors`` and ``datasets.files`` can be imported without TensorFlow.
+_EXPORTS = {
+    "derive_seed": "batching", "eval_batches": "batching", "train_batches": "batching",
+    "DataRequest": "batching", "SPLITS": "core", "DatasetInfo": "core", "LoadedSplit": "core",
+    "Vocabulary": "text", "WordTokenizer": "text", "encode_text": "text",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"datasets.{_EXPORTS[name]}"), name)
+    try:
+        return importlib.import_module(f"datasets.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"datasets.{name}":
+            raise
+        raise AttributeError(f"module 'datasets' has no attribute {name!r}") from None
+
+
+@functools.cache
+def _datasets() -> dict[str, DatasetInfo]:
+    from datasets.flickr8k import FLICKR8K
+    from datasets.glue import GLUE_SST2, MRPC
+    from datasets.imdb import IMDB
+    from datasets.snli import SNLI
+    from datasets.sst import SST2, SST5
+
+    return {info.name: info for info in (SST5, SST2, GLUE_SST2, MRPC, SNLI, IMDB, FLICKR8K)}
 
 
 def names() -> list[str]:
     """The registered dataset names, sorted."""
-    return sorted(_DATASETS)
+    return sorted(_datasets())
 
 
 def info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name`` (splits, text fields, TFDS name, description)."""
-    if name not in _DATASETS:
+    if name not in _datasets():
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(names())}")
-    return _DATASETS[name]
+    return _datasets()[name]
 
 
 def options(name: str) -> dict[str, object]:
@@ -110,7 +135,7 @@ def load(name: str, split: str, data_dir: str | None = None, **kwargs) -> Loaded
 
 
 __all__ = [
-    "SPLITS", "DataFormatError", "DatasetInfo", "LoadedSplit", "MissingDataError", "Vocabulary",
-    "WordTokenizer", "derive_seed", "encode_text", "eval_batches", "info", "load", "names",
-    "options", "train_batches",
+    "SPLITS", "DataFormatError", "DataRequest", "DatasetInfo", "LoadedSplit", "MissingDataError",
+    "Vocabulary", "WordTokenizer", "derive_seed", "encode_text", "eval_batches", "info", "load",
+    "names", "options", "train_batches",
 ]

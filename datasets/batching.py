@@ -1,6 +1,9 @@
 """Batches for the training loop: ``(features, labels, weights)`` per replica.
 
-This is the data side of the contract in :mod:`training.task` (``Task.dataset``). Every batch is
+This is the data side of the contract in :mod:`training.task`: the loop asks a task for batches
+with a :class:`DataRequest` (``Task.dataset(request)``), and the task builds them with
+:func:`batches`, which is :func:`train_batches` for a training request and :func:`eval_batches`
+otherwise. Every batch is
 first formed at the **global** batch size (per-replica size × replicas in sync, from the
 ``tf.distribute.InputContext``) and only then cut into this input pipeline's share, one
 per-replica batch after another. The examples of a training step, their order and their padded
@@ -31,15 +34,11 @@ vocabularies' PAD id) and strings with ``""``.
 Example:
 
 ```python
-def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-            static_shapes=False):
-    ds = encode_text(self.splits[split].dataset, self.tokenizer, self.vocab, max_length=64)
-    shapes = {"static_shapes": static_shapes, "static_lengths": {"text_ids": 64},
-              "input_context": input_context}
-    if training:
-        return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
-                                      group_by_length=True, **shapes)
-    return batching.eval_batches(ds, batch_size, **shapes)
+def dataset(self, request: DataRequest) -> tf.data.Dataset:
+    ds = encode_text(self.split(request.split).dataset, self.tokenizer, self.vocab,
+                     max_length=64)
+    return batching.batches(ds, request, static_lengths={"text_ids": 64},
+                            group_by_length=True)
 ```
 """
 
@@ -54,6 +53,41 @@ import tensorflow as tf
 
 SplitFn = Callable[[dict], tuple[Any, Any]]
 LengthFn = Callable[[dict], tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataRequest:
+    """Which batches the loop asks a task for (``Task.dataset(request)``).
+
+    Args:
+        split: ``"train"``, ``"dev"`` or ``"test"``.
+        batch_size: the per-replica batch size.
+        training: shuffle (seeded by ``seed`` and ``epoch``) and drop the remainder; else keep
+            the split's order and pad the last batch with weight-0 examples.
+        seed, epoch: the shuffle order is a function of both, so a resumed run sees the same
+            order as an uninterrupted one.
+        input_context: from ``distribute_datasets_from_function`` (``None``: one replica).
+        static_shapes: pad every batch to fixed lengths (TPU / XLA), no length grouping.
+
+    Example:
+
+    ```python
+    task.dataset(DataRequest("dev", batch_size=32))
+    task.dataset(DataRequest("train", batch_size=32, training=True, seed=0, epoch=2))
+    ```
+    """
+
+    split: str
+    batch_size: int
+    training: bool = False
+    seed: int = 0
+    epoch: int = 0
+    input_context: tf.distribute.InputContext | None = None
+    static_shapes: bool = False
+
+    def with_context(self, input_context: tf.distribute.InputContext) -> "DataRequest":
+        """The same request for one input pipeline of a distributed dataset."""
+        return dataclasses.replace(self, input_context=input_context)
 
 
 def derive_seed(seed: int, epoch: int) -> int:
@@ -284,3 +318,23 @@ def eval_batches(ds: tf.data.Dataset, batch_size: int, *, num_examples: int | No
                          drop_remainder=True)
     return layout.this_pipeline(ds).map(to_triples(label_key, split_fn)).prefetch(
         tf.data.AUTOTUNE)
+
+
+def batches(ds: tf.data.Dataset, request: DataRequest, *, group_by_length: bool = False,
+            length_fn: LengthFn | None = None, num_examples: int | None = None,
+            **options) -> tf.data.Dataset:
+    """:func:`train_batches` for a training ``request``, else :func:`eval_batches`.
+
+    Args:
+        ds: a dataset of dicts (one example each), in a fixed order.
+        request: the split's batch size, seed, epoch, input context and shapes.
+        group_by_length, length_fn: for training (see :func:`train_batches`).
+        num_examples: for evaluation (see :func:`eval_batches`).
+        **options: ``label_key``, ``split_fn``, ``static_lengths``, for both.
+    """
+    shared = dict(options, static_shapes=request.static_shapes,
+                  input_context=request.input_context)
+    if request.training:
+        return train_batches(ds, request.batch_size, seed=request.seed, epoch=request.epoch,
+                             group_by_length=group_by_length, length_fn=length_fn, **shared)
+    return eval_batches(ds, request.batch_size, num_examples=num_examples, **shared)

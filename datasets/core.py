@@ -101,6 +101,19 @@ class LoadedSplit:
             digest.update(json.dumps([column[i] for i in indices]).encode())
         return digest.hexdigest()
 
+    def subset(self, limit: int, seed: int) -> np.ndarray:
+        """The rows of a fixed random subset of ``limit`` rows, in file order (all rows when
+        ``limit`` is 0 or not below :attr:`num_rows`).
+
+        The subset is the first ``limit`` of one permutation drawn with ``seed``, so for one
+        seed a smaller subset lies inside a larger one (nested subsets, for learning curves),
+        and every run with the same ``(limit, seed)`` sees the same examples.
+        """
+        if not 0 < limit < self.num_rows:
+            return np.arange(self.num_rows)
+        order = np.random.default_rng(seed).permutation(self.num_rows)
+        return np.sort(order[:limit])
+
     def label_counts(self) -> dict[str, int]:
         """Label name → number of rows (``"unlabelled"`` for label -1); empty without labels."""
         if "label" not in self.columns:

@@ -1,4 +1,10 @@
-"""Errors raised while reading raw dataset files.
+"""The suite's user errors, and those raised while reading raw dataset files.
+
+:class:`UserError` is the base of every mistake the user can fix (a bad setting, a model dir
+that holds another run, a malformed data file, a run that diverged): ``train.py`` and
+``evaluate.py`` print its message as one line (``training/cli.py``) instead of a traceback.
+It lives here, in the lowest package, so that every package can derive from it; this module
+imports nothing.
 
 Every malformed input (a line with the wrong number of columns, an unknown label, empty text, bad
 UTF-8, a truncated gzip stream, a corrupt JPEG) raises :class:`DataFormatError`, whose message names
@@ -10,7 +16,19 @@ sentences) are not errors: they are counted in ``LoadedSplit.dropped``.
 from __future__ import annotations
 
 
-class DataFormatError(ValueError):
+class UserError(Exception):
+    """A mistake in what the user asked for; the message says what to do.
+
+    ``train.py`` and ``evaluate.py`` end with ``<program>: <verb>: <message>`` on standard
+    error and exit status :attr:`exit_status`.
+    """
+
+    #: how the command line reports it: ``error`` (a mistake) or ``stopped`` (the run stopped).
+    verb = "error"
+    exit_status = 2
+
+
+class DataFormatError(UserError, ValueError):
     """A raw data file does not have the expected format.
 
     Args:

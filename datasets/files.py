@@ -1,27 +1,44 @@
-"""Reading raw text files: local or ``gs://``, plain or gzip, strict UTF-8.
+"""Files, local or ``gs://``: raw data read strictly, results written atomically, JSON.
 
-Every read goes through ``tf.io.gfile``; a ``.gz`` file is decompressed with
-``gzip.GzipFile(fileobj=tf.io.gfile.GFile(path, "rb"))``. Text is decoded as strict UTF-8 (a
-leading byte-order mark is removed, ``\\r\\n`` line ends are accepted), so a bad byte raises
+Every file the suite reads or writes goes through here. A path with a scheme (``gs://``…) goes
+through ``tf.io.gfile``, imported only then; a local path uses the operating system, so reading
+results (``evaluate.py --table``) needs no TensorFlow.
+
+**Reading raw data.** A ``.gz`` file is decompressed; text is decoded as strict UTF-8 (a leading
+byte-order mark is removed, ``\\r\\n`` line ends are accepted), so a bad byte raises
 :class:`~datasets.errors.DataFormatError` with the line it is on rather than turning into a
-replacement character. Blank lines are ignored by the line, TSV and JSON-lines readers.
+replacement character. Blank lines are ignored by the line, TSV and JSON-lines readers. The TSV
+reader uses ``csv`` with ``QUOTE_NONE``: a ``"`` is an ordinary character (GLUE's MRPC and SST-2
+files and SNLI contain unbalanced quotes), and every line is one row.
 
-The TSV reader uses ``csv`` with ``QUOTE_NONE``: a ``"`` is an ordinary character (GLUE's MRPC and
-SST-2 files and SNLI contain unbalanced quotes), and every line is one row.
+**Writing.** Every results, config, history, vocabulary and plot file is written to a temporary
+name beside its target and then renamed over it, so a run killed mid-write leaves the previous
+complete file, never half of one (a local file is flushed to disk before the rename).
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
+import uuid
 import zlib
 from typing import Any, Iterator, Sequence
 
-import tensorflow as tf
-
 from datasets.errors import DataFormatError, MissingDataError
+
+
+def is_remote(path: str) -> bool:
+    """Whether ``path`` names a file system other than the local one (``gs://``…)."""
+    return "://" in str(path)
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
 
 
 def join(*parts: str) -> str:
@@ -30,7 +47,29 @@ def join(*parts: str) -> str:
 
 
 def exists(path: str) -> bool:
-    return tf.io.gfile.exists(path)
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def makedirs(path: str) -> None:
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def remove(path: str) -> None:
+    if is_remote(path):
+        _gfile().remove(path)
+    else:
+        os.remove(path)
+
+
+def walk(top: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    return _gfile().walk(top) if is_remote(top) else os.walk(top)
 
 
 def find_file(directory: str, candidates: Sequence[str], what: str) -> str:
@@ -62,6 +101,14 @@ def find_file(directory: str, candidates: Sequence[str], what: str) -> str:
         "the expected layout under --data_dir)")
 
 
+def _read(path: str) -> bytes:
+    if is_remote(path):
+        with _gfile().GFile(path, "rb") as f:
+            return f.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def read_bytes(path: str) -> bytes:
     """The file's bytes, decompressed if the name ends in ``.gz``.
 
@@ -72,11 +119,9 @@ def read_bytes(path: str) -> bytes:
     if not exists(path):
         raise MissingDataError("file not found", path=path)
     if not path.endswith(".gz"):
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read()
+        return _read(path)
     try:
-        with tf.io.gfile.GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-            return f.read()
+        return gzip.decompress(_read(path))
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataFormatError(f"truncated or corrupt gzip stream ({e})", path=path) from None
 
@@ -213,3 +258,63 @@ def label_field(row: dict[str, Any], name: str, mapping: dict[Any, int], path: s
         raise DataFormatError(f"unknown label {value!r}; expected one of {valid}", path=path,
                               line=line, field=name)
     return mapping[key]
+
+
+# ------------------------------------------------------------------------------- writing
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes ``data`` to a temporary file beside ``path`` and renames it over ``path``."""
+    directory = os.path.dirname(path)
+    if directory:
+        makedirs(directory)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    if is_remote(path):
+        gfile = _gfile()
+        with gfile.GFile(tmp, "wb") as f:
+            f.write(data)
+        gfile.rename(tmp, path, overwrite=True)
+        return
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str) -> Any:
+    """Parses a JSON file; a malformed one is a ``ValueError`` naming the file."""
+    try:
+        return json.loads(read_bytes(path).decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def to_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, numpy scalars numbers)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def save_figure(fig, path: str) -> None:
+    """Saves a matplotlib figure as PNG, atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())

@@ -43,8 +43,6 @@ ds = encode_text(train.dataset, tokenizer, vocab, fields=("text",))
 from __future__ import annotations
 
 import collections
-import os
-import uuid
 from typing import Iterable, Sequence
 
 import tensorflow as tf
@@ -59,7 +57,7 @@ _TOKEN = (rf"[{_W}]+(?:[.,'\-][{_W}]+)*"    # words, with inner . , ' -
           r"|'(?i:s|re|ve|d|ll|m)\b"         # split-off clitics
           r"|``|''|-+|\.+"                   # PTB quotes, dashes and ellipses
           rf"|[^{_W}\s\pZ]")                 # any other symbol, alone
-_HAS_WORD_CHAR = rf".*[\pL\pN].*"
+_HAS_WORD_CHAR = r".*[\pL\pN].*"
 
 PAD = "<pad>"
 OOV = "<unk>"
@@ -211,13 +209,7 @@ class Vocabulary:
 
     def save(self, path: str) -> None:
         """Writes one token per line (UTF-8), atomically: a temporary file is renamed over it."""
-        directory = os.path.dirname(path)
-        if directory:
-            tf.io.gfile.makedirs(directory)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        with tf.io.gfile.GFile(temporary, "w") as f:
-            f.write("".join(token + "\n" for token in self.tokens))
-        tf.io.gfile.rename(temporary, path, overwrite=True)
+        files.atomic_write_text(path, "".join(token + "\n" for token in self.tokens))
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":

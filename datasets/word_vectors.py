@@ -195,8 +195,8 @@ def load_vectors(source: str, *, binary: bool | None = None) -> WordVectors:
     packages) or a file.
 
     Args:
-        source: ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"``, or the path of a GloVe text, word2vec text or word2vec
-            binary file (optionally gzip'd).
+        source: ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"``, or the path of a
+            GloVe text, word2vec text or word2vec binary file (optionally gzip'd).
         binary: word2vec binary format; default: the name ends in ``.bin`` (or ``.bin.gz``).
 
     Returns:

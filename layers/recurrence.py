@@ -84,17 +84,26 @@ def time_major_loop(step: Callable, inputs: Any, carry: Any, *, collect_outputs:
     return carry, (outputs if collect_outputs else None)
 
 
-def _output_spec(step, carry, inputs):
-    """The structure, dtypes and (static) shapes of ``step``'s per-step output, traced
-    symbolically without running it."""
-    from keras.src.backend import compute_output_spec
+class _StepOutput(keras.Operation):
+    """``step``'s per-step output as a Keras operation, whose ``compute_output_spec`` traces
+    it symbolically (in a scratch graph, without running it or changing any state)."""
 
+    def __init__(self, step: Callable):
+        super().__init__(name="step_output")
+        self.step = step
+
+    def call(self, carry, inputs_t):
+        return self.step(carry, inputs_t)[1]
+
+
+def _output_spec(step, carry, inputs):
+    """The structure, dtypes and (static) shapes of ``step``'s per-step output."""
     def spec(x, drop_time=False):
         shape = tuple(x.shape[1:] if drop_time else x.shape)
         return keras.KerasTensor(shape, dtype=keras.backend.standardize_dtype(x.dtype))
 
-    return compute_output_spec(
-        lambda c, x: step(c, x)[1], tree.map_structure(spec, carry),
+    return _StepOutput(step).compute_output_spec(
+        tree.map_structure(spec, carry),
         tree.map_structure(lambda x: spec(x, drop_time=True), inputs))
 
 

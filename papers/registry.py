@@ -61,7 +61,10 @@ class Experiment:
         task: a :class:`training.task.Task` subclass, or ``"module:Class"`` naming one
             (imported on first use); called as ``task(params, data_dir, model_dir)``.
         dataset: the dataset name passed to ``datasets.load``.
-        metric: the main dev metric; early stopping and the best checkpoint follow it.
+        metric: the main dev metric: ``--search`` ranks runs by it and tables show it. It
+            must be the task's own :attr:`~training.task.Task.metric`, which picks the best
+            checkpoint and drives early stopping (:meth:`make_task` checks; the registry is
+            read without TensorFlow, so the name is written here too).
         hparams: default hyperparameters; ``--params`` overrides them by name, with their types.
         reported: the paper's numbers for this row.
         description: one line for ``--list``.
@@ -92,7 +95,17 @@ class Experiment:
         return getattr(importlib.import_module(module), name)
 
     def make_task(self, params: dict, data_dir: str | None, model_dir: str):
-        return self.task_class()(params, data_dir, model_dir)
+        """The experiment's task.
+
+        Raises:
+            ValueError: the task selects checkpoints by another metric than :attr:`metric`.
+        """
+        task_class = self.task_class()
+        if task_class.metric != self.metric:
+            raise ValueError(f"{self.name}: the experiment's metric is {self.metric!r} but "
+                             f"{task_class.__name__} selects checkpoints by "
+                             f"{task_class.metric!r}; make them the same")
+        return task_class(params, data_dir, model_dir)
 
     def params_with_overrides(self, overrides: str | Mapping[str, Any] | None) -> dict:
         """Returns the hyperparameters with ``overrides`` applied and checked.

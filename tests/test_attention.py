@@ -51,20 +51,20 @@ def test_equals_keras_additive_attention_with_identity_projections():
     values = RNG.normal(size=(batch, length, dim)).astype("float32")
     mask = np.arange(length)[None, :] < np.array([[5], [3]])
     reference = keras.layers.AdditiveAttention(use_scale=True)
-    expected = reference([query, values, keys], mask=[None, mask], return_attention_scores=True)
-    scale = RNG.normal(size=dim).astype("float32")
-    reference.scale.assign(scale)
-    expected_context, expected_alpha = reference([query, values, keys], mask=[None, mask],
-                                                 return_attention_scores=True)
     ours = AdditiveAttention(dim)
     ours(query, keys, values, mask=mask)
     ours.key_kernel.assign(np.eye(dim, dtype="float32"))
     ours.query_kernel.assign(np.eye(dim, dtype="float32"))
-    ours.score_kernel.assign(scale[:, None])
-    context, alpha = ours(query, keys, values, mask=mask)
-    np.testing.assert_allclose(alpha, expected_alpha, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(context, expected_context, rtol=1e-5, atol=1e-6)
-    assert expected is not None
+    reference.build([query.shape, values.shape, keys.shape])
+    for scale in (None, RNG.normal(size=dim).astype("float32")):  # Keras's initial, a random
+        if scale is not None:
+            reference.scale.assign(scale)
+        expected_context, expected_alpha = reference([query, values, keys], mask=[None, mask],
+                                                     return_attention_scores=True)
+        ours.score_kernel.assign(reference.scale.numpy()[:, None])
+        context, alpha = ours(query, keys, values, mask=mask)
+        np.testing.assert_allclose(alpha, expected_alpha, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(context, expected_context, rtol=1e-5, atol=1e-6)
 
 
 def test_extra_padding_changes_nothing_and_keys_are_projected_once():

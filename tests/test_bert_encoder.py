@@ -149,9 +149,15 @@ def test_masked_mean_pooling_ignores_padding_and_round_trips():
     np.testing.assert_allclose(np.asarray(layer(x)), x.mean(1), atol=1e-6)
     clone = MaskedMeanPooling.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    assert MaskedMeanPooling.__doc__ and "padding" in MaskedMeanPooling.__doc__
+    np.testing.assert_allclose(np.asarray(clone(x2, mask)), out, atol=1e-6)
     half = MaskedMeanPooling(dtype="mixed_bfloat16")
     assert keras.backend.standardize_dtype(half(x, mask).dtype) == "bfloat16"
+    # the sum runs in float32: 512 bfloat16 values near 1.5 summed in bfloat16 (8 bits of
+    # mantissa) would be off by about 1 in the mean, summed in float32 by one rounding
+    long = np.random.default_rng(1).uniform(1, 2, size=(2, 512, 4)).astype("float32")
+    rounded = np.asarray(keras.ops.cast(keras.ops.cast(long, "bfloat16"), "float32"))
+    pooled = np.asarray(keras.ops.cast(half(long, np.ones((2, 512), "int32")), "float32"))
+    np.testing.assert_allclose(pooled, rounded.mean(1), atol=2 ** -7)
 
 
 def test_classification_head_config_and_float32_logits():

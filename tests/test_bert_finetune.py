@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from papers.devlin2019 import hparams, tasks
+from datasets.batching import DataRequest
+from papers.devlin2019 import experiments, task as tasks
 from papers.registry import Experiment
 from training import loop
 
-PARAMS = {**hparams.SST2_HPARAMS, "dataset": "sst2", "train_examples": 256, "eval_examples": 200,
-          "batch_size": 16, "epochs": 2, "learning_rate": 1e-4, "max_seq_length": 48,
-          "pooling": "mean"}
+PARAMS = {**experiments.SST2_HPARAMS, "dataset": "sst2", "train_examples": 256,
+          "eval_examples": 200, "batch_size": 16, "epochs": 2, "learning_rate": 1e-4,
+          "max_seq_length": 48, "pooling": "mean"}
 SMOKE = Experiment(name="devlin2019_smoke/sst2_minilm_256", task=tasks.SST2Task,
                    dataset="sst2", metric="accuracy", hparams=PARAMS,
                    description="256 SST-2 sentences, 2 epochs (test only)")
@@ -21,8 +22,8 @@ SMOKE = Experiment(name="devlin2019_smoke/sst2_minilm_256", task=tasks.SST2Task,
 
 def _accuracy(task, model):
     correct = total = 0
-    for features, labels, weights in task.dataset("dev", batch_size=16, training=False, seed=0,
-                                                  static_shapes=True):
+    for features, labels, weights in task.dataset(DataRequest("dev", batch_size=16,
+                                                              static_shapes=True)):
         predictions = np.asarray(model(features, training=False)).argmax(-1)
         keep = weights.numpy() > 0
         correct += int((predictions[keep] == labels.numpy()[keep]).sum())

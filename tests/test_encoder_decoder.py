@@ -1,15 +1,16 @@
 """Tests of the RNN Encoder-Decoder (papers/cho2014/model.py) and the reversal task
-(papers/cho2014/seq2seq.py), including one training run of about two minutes on a CPU."""
+(papers/cho2014/task.py), including one training run of about two minutes on a CPU."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from datasets.batching import DataRequest
 from layers import decoding
 from papers.cho2014.model import ConditionalGRUDecoder, RNNEncoderDecoder
 from papers.cho2014.experiments import SEQ2SEQ_HPARAMS as HPARAMS
-from papers.cho2014.seq2seq import (END, PAD, START, ReverseSeq2SeqTask, encode_examples,
+from papers.cho2014.task import (END, PAD, START, ReverseSeq2SeqTask, encode_examples,
                                     generate_splits)
 from papers import registry
 from training import loop
@@ -184,15 +185,18 @@ def test_splits_are_deterministic_disjoint_and_reversed():
 def test_dataset_batches_and_eval_padding():
     params = dict(HPARAMS, train_examples=300, dev_examples=70, test_examples=50)
     task = ReverseSeq2SeqTask(params, None, "/tmp/unused")
-    train = list(task.dataset("train", batch_size=32, training=True, seed=1, epoch=0))
-    again = list(task.dataset("train", batch_size=32, training=True, seed=1, epoch=0))
-    other = list(task.dataset("train", batch_size=32, training=True, seed=1, epoch=1))
+
+    def epoch(n):
+        return list(task.dataset(DataRequest("train", batch_size=32, training=True, seed=1,
+                                             epoch=n)))
+
+    train, again, other = epoch(0), epoch(0), epoch(1)
     assert len(train) == 300 // 32
     np.testing.assert_array_equal(train[0][1], again[0][1])
     assert not np.array_equal(train[0][1], other[0][1])
     features, labels, weights = train[0]
     assert features["source"].shape == (32, 10) and labels.shape == (32, 11)
-    dev = list(task.dataset("dev", batch_size=32, training=False, seed=0))
+    dev = list(task.dataset(DataRequest("dev", batch_size=32)))
     assert len(dev) == 3
     weights = np.concatenate([w.numpy() for _, _, w in dev])
     assert weights.sum() == 70 and weights.shape == (96,)

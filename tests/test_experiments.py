@@ -1,5 +1,6 @@
 """The registry and the CLIs: --list, clear errors, XLA-compiled steps, the first experiment."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from datasets.batching import DataRequest
 from papers import registry
 from tests.conftest import REPO
 from training import loop
@@ -65,6 +67,16 @@ def test_bad_flag_values_are_clear_errors(tmp_path):
     assert out.returncode != 0 and "--model_dir" in out.stderr
 
 
+def test_every_experiment_reports_the_metric_its_task_selects_by():
+    for name, experiment in registry.load_all().items():
+        assert experiment.task_class().metric == experiment.metric, name
+    from tests.toy_task import TOY
+
+    with pytest.raises(ValueError, match="toy/mlp: the experiment's metric is 'f1' but ToyTask "
+                                         "selects checkpoints by 'accuracy'"):
+        dataclasses.replace(TOY, metric="f1").make_task(dict(TOY.hparams), None, "unused")
+
+
 def test_params_cast_to_the_types_of_the_defaults():
     exp = registry.get("cho2014/sst2_gru")
     params = exp.params_with_overrides("learning_rate=3e-4,hidden=64,glove=true")
@@ -92,7 +104,8 @@ def test_train_step_compiles_with_xla_on_static_shapes(name, data_dir, cache_dir
     task = exp.make_task(params, data_dir, str(tmp_path))
     task.prepare(RunEnv(cache_dir=cache_dir))
     batch_size = params.get("batch_size", 4)
-    ds = task.dataset("train", batch_size=batch_size, training=True, seed=0, static_shapes=True)
+    ds = task.dataset(DataRequest("train", batch_size=batch_size, training=True,
+                                  static_shapes=True))
     for spec in tf.nest.flatten(ds.element_spec):
         assert spec.shape.is_fully_defined(), (name, ds.element_spec)
     batch = next(iter(ds))

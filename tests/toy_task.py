@@ -67,23 +67,20 @@ class ToyTask(Task):
     def num_examples(self, split):
         return len(self._data(split)[0])
 
-    def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False):
-        x, y = self._data(split)
-        if (training and self.params["nan_example"] >= 0
+    def dataset(self, request):
+        x, y = self._data(request.split)
+        epoch = request.epoch
+        if (request.training and self.params["nan_example"] >= 0
                 and epoch >= self.params["nan_from_epoch"]):
             x[self.params["nan_example"]] = np.nan  # poisons one training batch
         ds = tf.data.Dataset.from_tensor_slices({"x": x, "label": y})
-        split_fn = lambda batch: (batch["x"], batch["label"])  # noqa: E731
-        if not training:
-            return batching.eval_batches(ds, batch_size, split_fn=split_fn,
-                                         input_context=input_context)
-        ds = batching.train_batches(ds, batch_size, seed=seed, epoch=epoch, split_fn=split_fn,
-                                    input_context=input_context)
+        ds = batching.batches(ds, request, split_fn=lambda batch: (batch["x"], batch["label"]))
+        if not request.training:
+            return ds
         kill_at = int(os.environ.get(KILL_AT_BATCH, -1))
         seconds = float(os.environ.get(SECONDS_PER_BATCH, 0))
         if kill_at >= 0 or seconds > 0:
-            offset = epoch * (len(x) // batch_size)
+            offset = epoch * (len(x) // request.batch_size)
             ds = ds.enumerate().map(lambda i, batch: self._pace(i + offset, batch, kill_at,
                                                                 seconds))
         return ds

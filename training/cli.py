@@ -6,10 +6,11 @@ process's standard error sent to a temporary file, and sets ``TF_CPP_MIN_LOG_LEV
 comes later; with ``show_logs`` (the ``--tf_logs`` flag) nothing is hidden. If the import
 fails, the hidden lines are printed.
 
-:func:`main_with_user_errors` wraps a CLI's ``main``: a mistake of the user's (a bad flag value,
-a model dir that holds another run, a missing data file, a diverged run) ends the program with
-``<program>: error: <message>`` on standard error and exit status 2 (1 for a diverged run),
-not with a traceback. Anything else is a bug and keeps its traceback.
+:func:`main_with_user_errors` wraps a CLI's ``main``: a mistake of the user's (absl's
+``UsageError`` for a bad flag, or any :class:`~datasets.errors.UserError`: a model dir that
+holds another run, a missing data file, a diverged run) ends the program with
+``<program>: error: <message>`` on standard error and exit status 2 (``stopped`` and 1 for a
+diverged run), not with a traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import os
 import sys
 import tempfile
 
+from datasets.errors import UserError
 
-class UserError(Exception):
-    """A mistake in what the user asked for; the message says what to do."""
+__all__ = ["UserError", "import_tensorflow", "main_with_user_errors"]
 
 
 def import_tensorflow(show_logs: bool = False):
@@ -50,31 +51,18 @@ def import_tensorflow(show_logs: bool = False):
     return tf
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from absl import app
-
-    kinds: list[type[BaseException]] = [UserError, app.UsageError]
-    for module, names in (("training.run_dir", ("RunDirError",)),
-                          ("datasets.errors", ("DataFormatError",)),
-                          ("training.task", ("PredictionNotSupported",)),
-                          ("training.loop", ("TrainingDiverged",))):
-        if module in sys.modules:
-            kinds += [getattr(sys.modules[module], name) for name in names]
-    return tuple(kinds)
-
-
 def main_with_user_errors(main):
     """``main`` with user errors printed as ``<program>: error: ...`` (see module docstring)."""
+    from absl import app
 
     @functools.wraps(main)
     def wrapped(argv):
         try:
             return main(argv)
-        except _user_error_types() as e:
-            program = os.path.basename(sys.argv[0])
-            diverged = type(e).__name__ == "TrainingDiverged"
-            print(f"{program}: {'stopped' if diverged else 'error'}: {e}", file=sys.stderr,
+        except (UserError, app.UsageError) as e:
+            verb, status = getattr(e, "verb", "error"), getattr(e, "exit_status", 2)
+            print(f"{os.path.basename(sys.argv[0])}: {verb}: {e}", file=sys.stderr,
                   flush=True)
-            return 1 if diverged else 2
+            return status
 
     return wrapped

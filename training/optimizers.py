@@ -152,6 +152,8 @@ class BertAdamW(keras.optimizers.AdamW):
         self.bias_correction = bool(bias_correction)
         self.fused = bool(fused) and keras.backend.backend() == "tensorflow"
 
+    # The two protected hooks below are Keras's own places for a subclass to decide which
+    # variables decay and how; Keras has no public hook for either.
     def _apply_weight_decay(self, variables):
         if not self.fused:  # fused: the decay is part of each variable's update_step
             super()._apply_weight_decay(variables)

@@ -9,6 +9,9 @@ shapes (they change how examples are batched) and the data (a fingerprint of the
 examples). Every restart compares them; a difference is refused with one line per key, old →
 new.
 
+Which settings are part of the identity is declared with each setting, in
+:mod:`training.settings` (``tests/test_loop_parts.py`` checks :func:`identity` against it).
+
 **What may change on resume** (not part of the identity, tested): the strategy and number of
 replicas at the same global batch size (the batches are the same, see
 :mod:`datasets.batching`), ``--tpu``, ``--num_cpu_devices``, ``--steps_per_loop``,
@@ -34,6 +37,7 @@ import os
 import socket
 from typing import Any
 
+from datasets.errors import UserError
 from training import io
 
 CONFIG = "config.json"
@@ -43,7 +47,7 @@ FORMAT = 2
 EXTENDABLE = ("params.epochs", "params.train_steps")
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError, ValueError):
     """A model dir cannot be used for this run; the message says why and what to do."""
 
 

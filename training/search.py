@@ -2,9 +2,9 @@
 
 A paper's grid lives in its package and is registered with its experiments
 (``Experiment.grid``, e.g. Devlin et al.'s Appendix A.3 grid in
-``papers/devlin2019/hparams.py``). :func:`grid_runs` yields one parameter dict per point, which
-the training CLI runs through the shared loop; :func:`select_best` picks the run with the best
-dev metric. :func:`search` instead asks a keras-tuner oracle (random search or Bayesian
+``papers/devlin2019/experiments.py``). :func:`grid_runs` yields one parameter dict per point,
+which the training CLI runs through the shared loop; :func:`select_best` picks the run with the
+best dev metric. :func:`search` instead asks a keras-tuner oracle (random search or Bayesian
 optimisation) for up to ``max_trials`` points of the grid and reports each trial's dev metric
 back; it takes ``run_fn(params) -> dev_metric`` so it does not depend on the training loop.
 

@@ -20,7 +20,7 @@ import threading
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+from training.settings import STRATEGIES
 
 
 def split_cpu(num_devices: int) -> None:

@@ -6,7 +6,10 @@ its own step (teacher forcing, REINFORCE, decoding) overrides :meth:`Task.train_
 evaluation steps; it never forks the loop. This mirrors the Task/Trainer split of the
 TensorFlow Model Garden (``official.core.base_task``), reduced to what the suite needs.
 
-Batches are tuples ``(features, labels, weights)`` (see :mod:`datasets.batching`):
+The loop asks for batches with a :class:`~datasets.batching.DataRequest` (the split, the
+per-replica batch size, training or not, seed and epoch, the input context, fixed shapes), and
+:meth:`Task.dataset` answers with tuples ``(features, labels, weights)`` (see
+:mod:`datasets.batching`):
 
 - ``features``: a tensor or a dict of tensors, the model's input.
 - ``labels``: a tensor (or dict) the loss reads.
@@ -25,7 +28,10 @@ Two evaluations:
 - the **final** evaluation (:meth:`Task.final_eval_step` → :meth:`Task.compute_final_metrics`),
   the paper's test protocol (beam search, corpus-level scores), run on the best checkpoint for
   every split of :attr:`Task.eval_splits` and by ``evaluate.py``. By default it is the
-  selection evaluation.
+  selection evaluation; a task whose final evaluation has a step of its own overrides
+  :meth:`Task.final_eval_step` and says so with :attr:`Task.has_final_eval_step` (checked when
+  the class is defined). Otherwise the final evaluation on dev reuses the outputs of the last
+  selection evaluation when the best weights are the ones it ran on.
 
 The loop gathers the per-example outputs of every step from all replicas and workers; outputs
 whose shape varies from batch to batch (a decoded sequence, an attention map) are padded with
@@ -39,11 +45,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+import datasets
+from datasets import files
+from datasets.batching import DataRequest
+from datasets.errors import UserError
+from training.distribute import apply_gradients
 
 
 @dataclasses.dataclass
@@ -62,7 +75,7 @@ class RunEnv:
     barrier: Callable[[], None] = lambda: None
 
 
-class PredictionNotSupported(NotImplementedError):
+class PredictionNotSupported(UserError, NotImplementedError):
     """The task cannot label raw input (``evaluate.py --predict``)."""
 
 
@@ -74,8 +87,11 @@ class Task:
         data_dir: where the raw datasets live (``None``: the online source, e.g. TFDS).
         model_dir: the run's directory; vocabularies and other artefacts are written here.
 
-    Subclasses implement :meth:`num_examples`, :meth:`dataset`, :meth:`build_model` and
-    :meth:`loss`, and usually :meth:`compute_metrics`.
+    Subclasses implement :meth:`dataset`, :meth:`build_model` and :meth:`loss`, and usually
+    :meth:`compute_metrics`. A task that reads a registered dataset names it in
+    :attr:`dataset_name`: :meth:`split` then loads each split once, and :meth:`num_examples`
+    and :meth:`data_identity` follow from it; :meth:`vocabulary` reads the run's
+    ``vocab.txt`` or builds it.
     """
 
     #: name of the selection metric (early stopping and the best checkpoint).
@@ -84,20 +100,55 @@ class Task:
     metric_mode: str = "max"
     #: splits given the final evaluation after training (on the best checkpoint).
     eval_splits: tuple[str, ...] = ("dev", "test")
+    #: True if :meth:`final_eval_step` is the task's own, not :meth:`eval_step`.
+    has_final_eval_step: bool = False
+    #: the dataset :meth:`split` loads (a name of ``datasets.load``); ``None``: the task's own.
+    dataset_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "final_eval_step" in cls.__dict__ and "has_final_eval_step" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__} overrides final_eval_step: set "
+                            "has_final_eval_step = True (or False if it is eval_step)")
 
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         self.params = dict(params)
         self.data_dir = data_dir
         self.model_dir = model_dir
+        self._loaded_splits: dict[str, datasets.LoadedSplit] = {}
 
     # ----------------------------------------------------------------------------- data
+    def split_options(self, split: str) -> dict[str, Any]:
+        """Options of ``datasets.load`` for ``split`` (default none)."""
+        return {}
+
+    def split(self, name: str) -> datasets.LoadedSplit:
+        """Split ``name`` of :attr:`dataset_name`, loaded once (with :meth:`split_options`)."""
+        if name not in self._loaded_splits:
+            self._loaded_splits[name] = datasets.load(self.dataset_name, name, self.data_dir,
+                                                      **self.split_options(name))
+        return self._loaded_splits[name]
+
+    def vocabulary(self, build: Callable[[], datasets.Vocabulary]) -> datasets.Vocabulary:
+        """The run's ``MODEL_DIR/vocab.txt`` if it exists (a resumed or evaluated run), else
+        ``build()``, saved there."""
+        path = os.path.join(self.model_dir, "vocab.txt")
+        if files.exists(path):
+            return datasets.Vocabulary.load(path)
+        vocab = build()
+        vocab.save(path)
+        return vocab
+
     def data_identity(self) -> dict[str, Any]:
         """What identifies the data a run trains and selects on (part of the run's identity).
 
-        Default: nothing beyond the hyperparameters (synthetic data). Tasks that read files
-        return fingerprints of their train and dev examples (``LoadedSplit.fingerprint``).
+        Default: fingerprints of the train and dev examples of :attr:`dataset_name`
+        (``LoadedSplit.fingerprint``), or nothing beyond the hyperparameters when the task
+        makes its own data (synthetic data).
         """
-        return {}
+        if self.dataset_name is None:
+            return {}
+        return {name: self.split(name).fingerprint() for name in ("train", "dev")}
 
     def prepare(self, env: RunEnv) -> None:
         """Runs once before the model is built: vocabularies, cached features and the like.
@@ -108,22 +159,19 @@ class Task:
         """
 
     def num_examples(self, split: str) -> int:
-        """Number of examples in ``split`` (for steps per epoch and schedules)."""
-        raise NotImplementedError
+        """Number of examples in ``split`` (for steps per epoch and schedules); default: the
+        rows of :meth:`split`."""
+        if self.dataset_name is None:
+            raise NotImplementedError
+        return self.split(split).num_rows
 
-    def dataset(self, split: str, *, batch_size: int, training: bool, seed: int, epoch: int = 0,
-                input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False) -> tf.data.Dataset:
-        """Returns batches ``(features, labels, weights)`` of ``split``.
+    def dataset(self, request: DataRequest) -> tf.data.Dataset:
+        """Returns batches ``(features, labels, weights)`` of ``request.split``.
 
-        Args:
-            batch_size: the per-replica batch size.
-            training: shuffle (seeded by ``seed`` and ``epoch``) and drop the remainder; else
-                keep order and pad the last batch with weight-0 examples.
-            seed, epoch: the shuffle order is a function of both, so a resumed run sees the
-                same order as an uninterrupted one.
-            input_context: from ``distribute_datasets_from_function``.
-            static_shapes: pad every batch to fixed lengths (TPU / XLA), no length grouping.
+        ``request`` (:class:`~datasets.batching.DataRequest`) says the per-replica batch size,
+        whether to shuffle (seeded by its seed and epoch) and drop the remainder or keep the
+        order and pad, the input context of a distributed dataset, and whether every batch is
+        padded to fixed lengths; :func:`datasets.batching.batches` builds such batches.
         """
         raise NotImplementedError
 
@@ -205,7 +253,10 @@ class Task:
                 "examples": int(keep.sum())}
 
     def final_eval_step(self, inputs, model: keras.Model) -> dict[str, tf.Tensor]:
-        """The final evaluation's step (the paper's test protocol); default :meth:`eval_step`."""
+        """The final evaluation's step (the paper's test protocol); default :meth:`eval_step`.
+
+        A task that overrides it sets :attr:`has_final_eval_step`.
+        """
         return self.eval_step(inputs, model)
 
     def compute_final_metrics(self, gathered: dict[str, np.ndarray], split: str
@@ -255,35 +306,6 @@ def text_columns(inputs: Sequence[str], count: int) -> list[list[str]]:
         for column, part in zip(columns, parts):
             column.append(part.strip())
     return columns
-
-
-def apply_gradients(optimizer, grads, variables, clip_norm: float | None) -> None:
-    """Applies per-replica gradients, clipping the *global-batch* gradient by its global norm.
-
-    Keras 3 optimizers all-reduce (sum) gradients inside ``apply_gradients``, after their own
-    ``clipnorm``: clipping there would clip each replica's partial gradient. To clip the summed
-    gradient, as a one-replica run would, we all-reduce here, clip, and hand each replica
-    ``clipped / replicas``; the optimizer's own sum then restores exactly ``clipped``.
-    """
-    grads_and_vars = [(g, v) for g, v in zip(grads, variables) if g is not None]
-    grads = [tf.convert_to_tensor(g) for g, _ in grads_and_vars]
-    variables = [v for _, v in grads_and_vars]
-    if clip_norm:
-        ctx = tf.distribute.get_replica_context()
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if hasattr(optimizer, "scale_loss") and hasattr(optimizer, "dynamic_scale"):
-            grads = [g / optimizer.dynamic_scale for g in grads]  # unscale before the norm
-            unscaled = True
-        else:
-            unscaled = False
-        if ctx is not None and replicas > 1:
-            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, _ = tf.clip_by_global_norm(grads, clip_norm)
-        if replicas > 1:
-            grads = [g / replicas for g in grads]
-        if unscaled:
-            grads = [g * optimizer.dynamic_scale for g in grads]
-    optimizer.apply_gradients(zip(grads, variables))
 
 
 def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:

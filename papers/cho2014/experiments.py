@@ -12,8 +12,9 @@ Reference points (``reported``):
 """
 
 from papers import registry
+from papers.baselines.experiments import TASK as _LADDER_TASK
+from papers.baselines.experiments import hparams
 from papers.registry import Reported
-from papers.text_classification_hparams import hparams
 
 TAI = "Tai et al. 2015, Table 2"
 TAI_NOTE = "GloVe 840B 300d, phrase-level training, tuned"
@@ -21,7 +22,6 @@ COURSE = "course reference point"
 
 _RECURRENT = dict(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=10, patience=3,
                   hidden=100, dropout=0.5, embedding_dim=50, clip_norm=5.0)
-_LADDER_TASK = "papers.text_classification:WordClassificationTask"
 
 # (row = model, hyperparameters, {dataset: reported numbers})
 LADDER = (
@@ -56,7 +56,7 @@ for _dataset in ("sst2", "sst5"):
             description=f"{_row} on sentence-level {_dataset.upper()} (the course's ladder)",
         ))
 
-#: ``cho2014/reverse_seq2seq`` (see ``papers/cho2014/seq2seq.py``).
+#: ``cho2014/reverse_seq2seq`` (see ``papers/cho2014/task.py``).
 SEQ2SEQ_HPARAMS = {
     # data
     "num_symbols": 20,
@@ -91,7 +91,7 @@ SEQ2SEQ_HPARAMS = {
 
 registry.register(registry.Experiment(
     name="cho2014/reverse_seq2seq",
-    task="papers.cho2014.seq2seq:ReverseSeq2SeqTask",
+    task="papers.cho2014.task:ReverseSeq2SeqTask",
     dataset="synthetic",
     metric="sequence_accuracy",
     hparams=SEQ2SEQ_HPARAMS,

@@ -210,7 +210,15 @@ def exact_gelu(x):
 
 
 def _apply_hf_settings(backbone: keras.Model, spec: EncoderSpec) -> None:
-    """Sets the activation and LayerNorm epsilon of ``config.json`` on a built backbone."""
+    """Sets the activation and LayerNorm epsilon of ``config.json`` on a built backbone.
+
+    keras-hub's ``BertBackbone`` fixes both (the tanh GELU, ε = 1e-12) and takes neither as an
+    argument, and Keras has no public list of a layer's sublayers: the feed-forward layer
+    (``_feedforward_intermediate_dense``) and the LayerNormalization layers
+    (``_flatten_layers``) are reached through private attributes. Building the encoder from
+    keras-hub's public ``TransformerEncoder`` instead would change the checkpoints' object
+    names, and runs saved before could not resume.
+    """
     if spec.hidden_act == "gelu":
         for layer in backbone.transformer_layers:
             layer.activation = exact_gelu

@@ -24,12 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import datasets
 from datasets import batching, text, word_vectors
 from datasets.snli import LABELS
 from papers.rocktaschel2016 import plots
 from papers.rocktaschel2016.model import EntailmentModel
-from training import export, io
+from training import export
 from training.task import Task, text_columns
 
 DELIMITER = "<delim>"
@@ -43,28 +42,21 @@ class EntailmentTask(Task):
 
     metric = "accuracy"
     eval_splits = ("train", "dev", "test")
+    dataset_name = "snli"
 
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)
         self.tokenizer = text.WordTokenizer(lowercase=params["lowercase"])
-        self._splits: dict[str, datasets.LoadedSplit] = {}
         self.vocab: text.Vocabulary | None = None
 
     # ----------------------------------------------------------------------------- data
-    def split(self, name: str) -> datasets.LoadedSplit:
-        if name not in self._splits:
-            self._splits[name] = datasets.load("snli", name, self.data_dir)
-        return self._splits[name]
-
     def rows(self, name: str) -> np.ndarray:
         """The rows of ``name`` used: for train a nested random subset of ``train_examples``
         (the first n of one fixed permutation, so smaller subsets lie inside larger ones)."""
-        count = self.split(name).num_rows
-        limit = int(self.params["train_examples"])
-        if name != "train" or not 0 < limit < count:
-            return np.arange(count)
-        order = np.random.default_rng(int(self.params["subset_seed"])).permutation(count)
-        return np.sort(order[:limit])
+        if name != "train":
+            return np.arange(self.split(name).num_rows)
+        return self.split(name).subset(int(self.params["train_examples"]),
+                                       int(self.params["subset_seed"]))
 
     def data_identity(self) -> dict[str, Any]:
         return {name: self.split(name).fingerprint(self.rows(name)) for name in ("train", "dev")}
@@ -73,10 +65,9 @@ class EntailmentTask(Task):
         return len(self.rows(split))
 
     def prepare(self, env) -> None:
-        path = os.path.join(self.model_dir, "vocab.txt")
-        if io.exists(path):
-            self.vocab = text.Vocabulary.load(path)
-            return
+        self.vocab = self.vocabulary(self._build_vocabulary)
+
+    def _build_vocabulary(self) -> text.Vocabulary:
         train = self.split("train")
         texts = [train.columns[key][i] for i in self.rows("train") for key in ("text_a",
                                                                                  "text_b")]
@@ -87,8 +78,7 @@ class EntailmentTask(Task):
             for tokens in self.tokenizer.tokenize_py(
                     self.split(name).columns["text_a"] + self.split(name).columns["text_b"]):
                 extra += [t for t in tokens if t not in seen and not seen.add(t)]
-        self.vocab = text.Vocabulary(vocab.tokens + extra)
-        self.vocab.save(path)
+        return text.Vocabulary(vocab.tokens + extra)
 
     def _train_tokens(self) -> set[str]:
         train = self.split("train")
@@ -96,10 +86,9 @@ class EntailmentTask(Task):
                                                                                  "text_b")]
         return {t for tokens in self.tokenizer.tokenize_py(texts) for t in tokens}
 
-    def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False):
-        loaded = self.split(split)
-        rows = self.rows(split)
+    def dataset(self, request):
+        loaded = self.split(request.split)
+        rows = self.rows(request.split)
         columns = {key: tf.constant(np.asarray(loaded.columns[key], dtype=object)[rows])
                    for key in ("text_a", "text_b")}
         columns["label"] = tf.constant(np.asarray(loaded.columns["label"], np.int64)[rows])
@@ -113,12 +102,8 @@ class EntailmentTask(Task):
             return {"premise": batch["text_a_ids"], "hypothesis": batch["text_b_ids"]}, \
                 batch["label"]
 
-        shapes = {"split_fn": split_fn, "static_shapes": static_shapes,
-                  "input_context": input_context, "static_lengths": lengths}
-        if training:
-            return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
-                                          group_by_length=True, **shapes)
-        return batching.eval_batches(ds, batch_size, **shapes)
+        return batching.batches(ds, request, split_fn=split_fn, static_lengths=lengths,
+                                group_by_length=True)
 
     # ----------------------------------------------------------------------------- model
     def vectors(self) -> tuple[np.ndarray, list[int]]:

@@ -36,13 +36,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import datasets
 from datasets import batching, captions, images
 from datasets.flickr8k import CAPTIONS_PER_IMAGE
 from layers import decoding
 from papers.xu2015 import caption_metrics, encoders, plots
 from papers.xu2015.model import CaptionDecoder
-from training import cache, io
+from training import cache
 from training.task import Task
 
 #: test images whose attention the final evaluation draws.
@@ -55,22 +54,15 @@ class CaptionTask(Task):
 
     metric = "BLEU-4"
     eval_splits = ("dev", "test")
+    has_final_eval_step = True
+    dataset_name = "flickr8k"
 
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)
-        self._splits: dict[str, datasets.LoadedSplit] = {}
         self.vocab = None
         self.features: dict[str, np.ndarray] = {}
 
     # ----------------------------------------------------------------------------- data
-    def split(self, name: str) -> datasets.LoadedSplit:
-        if name not in self._splits:
-            self._splits[name] = datasets.load("flickr8k", name, self.data_dir)
-        return self._splits[name]
-
-    def data_identity(self) -> dict[str, Any]:
-        return {name: self.split(name).fingerprint() for name in ("train", "dev")}
-
     def num_examples(self, split: str) -> int:
         loaded = self.split(split)
         return loaded.num_rows * CAPTIONS_PER_IMAGE if split == "train" else \
@@ -81,13 +73,8 @@ class CaptionTask(Task):
         return encoders.encoder_key(self.params["encoder"], self.params["encoder_weights"])
 
     def prepare(self, env) -> None:
-        path = os.path.join(self.model_dir, "vocab.txt")
-        if io.exists(path):
-            self.vocab = datasets.Vocabulary.load(path)
-        else:
-            self.vocab = captions.caption_vocabulary(
-                captions.all_captions(self.split("train")), min_count=int(self.params["min_count"]))
-            self.vocab.save(path)
+        self.vocab = self.vocabulary(lambda: captions.caption_vocabulary(
+            captions.all_captions(self.split("train")), min_count=int(self.params["min_count"])))
         for name in ("train", "dev", "test"):
             loaded = self.split(name)
             key = {**self.encoder_key, "images": loaded.columns["image_id"], "dtype": "float16"}
@@ -100,11 +87,11 @@ class CaptionTask(Task):
     def _feature_tensor(self, split: str) -> tf.Tensor:
         return tf.constant(np.asarray(self.features[split], np.float16))
 
-    def dataset(self, split, *, batch_size, training, seed, epoch=0, input_context=None,
-                static_shapes=False):
+    def dataset(self, request):
+        split = request.split
         features = self._feature_tensor(split)
         length = int(self.params["max_caption_length"])
-        if training:
+        if request.training:
             pairs = captions.caption_pairs(self.split(split).dataset)
             index = tf.data.Dataset.range(self.split(split).num_rows * CAPTIONS_PER_IMAGE).map(
                 lambda i: i // CAPTIONS_PER_IMAGE)  # caption_pairs: image by image
@@ -117,15 +104,13 @@ class CaptionTask(Task):
                 return ({"features": tf.gather(features, batch["image"]),
                          "caption_in": ids[:, :-1]}, ids[:, 1:])
 
-            return batching.train_batches(
-                ds, batch_size, seed=seed, epoch=epoch, split_fn=split_fn,
-                group_by_length=True, static_shapes=static_shapes,
-                static_lengths={"caption": length}, input_context=input_context)
+            return batching.batches(ds, request, split_fn=split_fn, group_by_length=True,
+                                    static_lengths={"caption": length})
         ds = tf.data.Dataset.range(self.split(split).num_rows).map(lambda i: {"image": i})
         return batching.eval_batches(
-            ds, batch_size, split_fn=lambda b: ({"features": tf.gather(features, b["image"])},
-                                                b["image"]),
-            input_context=input_context)
+            ds, request.batch_size,
+            split_fn=lambda b: ({"features": tf.gather(features, b["image"])}, b["image"]),
+            input_context=request.input_context)
 
     # ----------------------------------------------------------------------------- model
     def build_model(self) -> keras.Model:

@@ -16,6 +16,7 @@ sequences are pairwise distinct.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import keras
@@ -94,6 +95,7 @@ class ReverseSeq2SeqTask(Task):
 
     metric = "sequence_accuracy"
     metric_mode = "max"
+    has_final_eval_step = True
 
     @property
     def max_target_length(self) -> int:
@@ -120,19 +122,13 @@ class ReverseSeq2SeqTask(Task):
         """The split's padded arrays (see :func:`encode_examples`)."""
         return self._data[split]
 
-    def dataset(self, split: str, *, batch_size: int, training: bool, seed: int,
-                epoch: int = 0, input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False) -> tf.data.Dataset:
+    def dataset(self, request: batching.DataRequest) -> tf.data.Dataset:
         """Batches ``({"source", "decoder_input"}, target, weights)`` from
         :mod:`datasets.batching`; shapes are always static (see the module docstring),
-        whatever ``static_shapes``."""
-        ds = tf.data.Dataset.from_tensor_slices(dict(self._data[split]))
-        if training:
-            return batching.train_batches(ds, batch_size, seed=seed, epoch=epoch,
-                                          label_key="target", static_shapes=True,
-                                          input_context=input_context)
-        return batching.eval_batches(ds, batch_size, label_key="target", static_shapes=True,
-                                     input_context=input_context)
+        whatever ``request.static_shapes``."""
+        ds = tf.data.Dataset.from_tensor_slices(dict(self._data[request.split]))
+        return batching.batches(ds, dataclasses.replace(request, static_shapes=True),
+                                label_key="target")
 
     def build_model(self) -> keras.Model:
         p = self.params

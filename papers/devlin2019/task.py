@@ -14,14 +14,14 @@ gradient clipping at global norm 1.0 (google-research/bert ``run_classifier.py``
 | :class:`IMDBTask` | ``imdb`` | review, head+tail truncated | accuracy | dev (held out), test |
 
 The hyperparameters of each experiment, and the A.3 grid, are in
-``papers/devlin2019/hparams.py``; ``train.py --params`` overrides them by name.
+``papers/devlin2019/experiments.py``; ``train.py --params`` overrides them by name.
 
 Example:
 
 ```python
 task = SST2Task(SST2_HPARAMS, data_dir="/data", model_dir="/tmp/run")
 task.prepare(RunEnv(cache_dir="/tmp/cache"))
-batches = task.dataset("train", batch_size=32, training=True, seed=0)
+batches = task.dataset(DataRequest("train", batch_size=32, training=True, seed=0))
 model = task.build_model()
 optimizer = task.build_optimizer(total_steps=1000)
 ```
@@ -36,10 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import datasets
 from datasets import wordpiece
+from datasets.batching import DataRequest
 from papers.devlin2019 import encoders
-from papers.devlin2019.hparams import BASE_HPARAMS
+from papers.devlin2019.experiments import BASE_HPARAMS
 from papers.devlin2019.model import build_classifier
 from training import export, optimizers
 from training.task import Task, text_columns
@@ -92,17 +92,16 @@ class BertClassificationTask(Task):
             with tf.io.gfile.GFile(self.spec.vocab_path, "rb") as f:
                 io.atomic_write_bytes(path, f.read())
 
+    def split_options(self, split: str) -> dict[str, Any]:
+        return {k: self.params[k] for k in self.dataset_options}
+
     def _load(self, split: str) -> tuple[tf.data.Dataset, int, str]:
         """``(examples, count, fingerprint)`` of ``split`` (or of its fixed subset)."""
         if split not in self._splits:
-            options = {k: self.params[k] for k in self.dataset_options}
-            loaded = datasets.load(self.dataset_name, split, self.data_dir, **options)
+            loaded = self.split(split)
             columns = loaded.columns
-            indices = np.arange(loaded.num_rows)
             limit = int(self.params["train_examples" if split == "train" else "eval_examples"])
-            if 0 < limit < loaded.num_rows:
-                rng = np.random.default_rng(int(self.params["subset_seed"]))
-                indices = np.sort(rng.permutation(loaded.num_rows)[:limit])
+            indices = loaded.subset(limit, int(self.params["subset_seed"]))
             labels = np.asarray(columns["label"], np.int64)[indices]
             if (labels < 0).any():
                 raise ValueError(f"{self.dataset_name} {split} has unlabelled examples "
@@ -117,18 +116,16 @@ class BertClassificationTask(Task):
     def num_examples(self, split: str) -> int:
         return self._load(split)[1]
 
-    def dataset(self, split: str, *, batch_size: int, training: bool, seed: int, epoch: int = 0,
-                input_context: tf.distribute.InputContext | None = None,
-                static_shapes: bool = False) -> tf.data.Dataset:
-        ds, count, _ = self._load(split)
-        if training:
-            return wordpiece.train_batches(ds, self.encoder, self.text_keys, batch_size,
-                                           seed=seed, epoch=epoch, input_context=input_context,
-                                           static_shapes=static_shapes,
-                                           group_by_length=self.params["length_bucketing"])
-        return wordpiece.eval_batches(ds, self.encoder, self.text_keys, batch_size,
-                                      num_examples=count, input_context=input_context,
-                                      static_shapes=static_shapes)
+    def dataset(self, request: DataRequest) -> tf.data.Dataset:
+        ds, count, _ = self._load(request.split)
+        shapes = {"input_context": request.input_context, "static_shapes": request.static_shapes}
+        if request.training:
+            return wordpiece.train_batches(ds, self.encoder, self.text_keys, request.batch_size,
+                                           seed=request.seed, epoch=request.epoch,
+                                           group_by_length=self.params["length_bucketing"],
+                                           **shapes)
+        return wordpiece.eval_batches(ds, self.encoder, self.text_keys, request.batch_size,
+                                      num_examples=count, **shapes)
 
     # ----------------------------------------------------------------------------- model
     def build_model(self) -> keras.Model:
@@ -265,7 +262,7 @@ class IMDBTask(BertClassificationTask):
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)
         if "dev_size" not in self.params:
-            raise ValueError("IMDBTask needs the dev_size hyperparameter (see hparams.py)")
+            raise ValueError("IMDBTask needs the dev_size hyperparameter (see experiments.py)")
 
 
 TASKS: dict[str, type[BertClassificationTask]] = {

@@ -1,0 +1,157 @@
+"""A run's checkpoints: what they hold, where they go, and restoring the newest good one.
+
+**The object graph is a compatibility contract.** Runs that were started by an earlier version
+of the suite resume from their checkpoints, which ``tf.train.Checkpoint`` matches by name. A
+run's checkpoint (:func:`run_checkpoint`) has exactly these children, and they must keep their
+names:
+
+- ``model``: the Keras model; ``optimizer``: the optimiser (its ``iterations`` is the step);
+- ``rng``: the states of the model's random seed generators, ``s0``, ``s1``, ... in the order
+  of :func:`rng_states`;
+- ``epoch``, ``step_in_epoch``: the data position (an epoch's order is a function of the seed
+  and the epoch, so the run skips what it has seen);
+- ``best_metric``, ``evals_since_best``: model selection (:mod:`training.selection`);
+- ``train_seconds``: training time over all of the run's segments.
+
+The best checkpoint holds ``model`` only. ``tests/test_loop.py`` pins these names.
+
+Restoring (:func:`restore_newest`) falls back to the newest checkpoint that restores cleanly,
+naming the ones it skipped. Only weights that are all finite are written
+(:func:`weights_finite`), so "the last good checkpoint" is one. In a multi-worker job every
+worker restores from the chief's directory and writes its share of each (collective) save into
+a scratch directory of its own (:func:`write_root`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from training import run_dir, strategies
+
+LATEST = "checkpoints"
+BEST = "best"
+#: How many of the latest checkpoints are kept (the newest may be cut short by a crash).
+KEEP = 2
+
+
+def progress_variables() -> dict[str, tf.Variable]:
+    """The run's position and selection state, one variable each (created in the strategy's
+    scope; the first replica's value is the one kept)."""
+    def var(value, dtype):
+        return tf.Variable(value, dtype=dtype, trainable=False,
+                           synchronization=tf.VariableSynchronization.ON_WRITE,
+                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    return {"epoch": var(0, tf.int64), "step_in_epoch": var(0, tf.int64),
+            "best_metric": var(float("nan"), tf.float64),
+            "evals_since_best": var(0, tf.int64), "train_seconds": var(0.0, tf.float64)}
+
+
+def read(variable) -> Any:
+    """The value of a (possibly mirrored, possibly Keras) scalar variable as a Python number."""
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.numpy().item()
+
+
+def rng_states(model: keras.Model) -> tf.train.Checkpoint:
+    """The states of the model's random seed generators (dropout masks and the like).
+
+    Keras 3 does not put them in a ``tf.train.Checkpoint`` of the model; without them a resumed
+    run would draw other dropout masks than an uninterrupted one.
+
+    Two private Keras attributes are read here, on purpose: ``Layer._flatten_layers`` and
+    ``Layer._seed_generators``. The public ``Layer.variables`` lists the same states, but in
+    another order (depth first, each layer's children in order, where ``_flatten_layers`` takes
+    a layer's children last first), and the order names the checkpoint's ``s0``, ``s1``, ...:
+    taking it from ``variables`` would give a running run's saved states to other generators
+    when it resumes.
+    """
+    states = {}
+    for layer in model._flatten_layers(include_self=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            states[f"s{len(states)}"] = generator.state.value
+    return tf.train.Checkpoint(**states)
+
+
+def run_checkpoint(model: keras.Model, optimizer, progress: dict[str, tf.Variable]
+                   ) -> tf.train.Checkpoint:
+    """Everything a run resumes from (see the module docstring for the names)."""
+    return tf.train.Checkpoint(model=model, optimizer=optimizer, rng=rng_states(model),
+                               **progress)
+
+
+def scratch_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Where a non-chief worker writes its share of every (collective) save."""
+    return os.path.join(model_dir, ".worker_tmp", str(strategies.worker_id(strategy)))
+
+
+def write_root(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """The folder this process saves into: the model dir on the chief, else its scratch."""
+    return model_dir if strategies.is_chief(strategy) else scratch_dir(model_dir, strategy)
+
+
+def managers(checkpoint: tf.train.Checkpoint, model: keras.Model, root: str
+             ) -> tuple[tf.train.CheckpointManager, tf.train.CheckpointManager]:
+    """``(latest, best)``: the latest :data:`KEEP` checkpoints, and the best model's."""
+    latest = tf.train.CheckpointManager(checkpoint, os.path.join(root, LATEST),
+                                        max_to_keep=KEEP)
+    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                      os.path.join(root, BEST), max_to_keep=1)
+    return latest, best
+
+
+def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, verbose: bool) -> str | None:
+    """Restores the newest checkpoint in ``directory`` that restores cleanly.
+
+    Returns its path, or ``None`` when there is none. Checkpoints that fail (a truncated or
+    corrupt file) are skipped with a message naming them.
+
+    Raises:
+        run_dir.RunDirError: checkpoints exist and none restores.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return None
+    paths = list(reversed(state.all_model_checkpoint_paths))
+    problems = []
+    for path in paths:
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as e:  # any failure means: not this one
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            problems.append(f"{path}: {reason}")
+            if verbose:
+                print(f"skipping checkpoint {path}, it does not restore ({reason})", flush=True)
+    raise run_dir.RunDirError(f"no checkpoint in {directory} restores:\n  "
+                              + "\n  ".join(problems))
+
+
+def load_best(model: keras.Model, model_dir: str) -> str | None:
+    """Loads the best checkpoint's weights into ``model``; returns its path (``None``: none)."""
+    best = tf.train.latest_checkpoint(os.path.join(model_dir, BEST))
+    if best:
+        tf.train.Checkpoint(model=model).restore(best).expect_partial()
+    return best
+
+
+def step_of(path: str) -> int:
+    """The step a checkpoint was saved at (its number)."""
+    return int(path.rsplit("-", 1)[-1])
+
+
+def weights_finite(model: keras.Model):
+    """Returns a function that says whether every floating-point weight is finite."""
+    variables = [v.value if isinstance(v, keras.Variable) else v for v in model.weights]
+
+    @tf.function
+    def check():
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables
+                              if v.dtype.is_floating])
+
+    return check
