@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import os
 import zlib
@@ -79,6 +80,26 @@ def read_bytes(path: str) -> bytes:
             return f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataFormatError(f"truncated or corrupt gzip stream ({e})", path=path) from None
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def content_sha256(path: str) -> str:
+    """The hex SHA-256 of a file's bytes (local or ``gs://``), remembered per process by path,
+    size and modification time, so a file read twice is hashed once and a changed file again.
+
+    Raises:
+        MissingDataError: the file does not exist.
+    """
+    try:
+        stat = tf.io.gfile.stat(path)
+    except tf.errors.NotFoundError:
+        raise MissingDataError("file not found", path=path) from None
+    key = (path, int(stat.length), int(stat.mtime_nsec))
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(read_bytes(path)).hexdigest()
+    return _DIGESTS[key]
 
 
 def read_text(path: str) -> str:

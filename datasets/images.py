@@ -7,6 +7,8 @@ by the encoder's preprocessing, named by ``preprocess``:
 
 - ``"inception"`` (default, InceptionV3 at 299): ``x / 127.5 - 1``, in [-1, 1], exactly as
   ``keras.applications.inception_v3.preprocess_input``;
+- ``"inception_2015"`` (Google's 2015 InceptionV3 graph at 299, :mod:`weights.inception_v3`):
+  ``x / 128 - 1``, in [-1, 0.9921875], as that graph was trained and is used for FID;
 - ``"caffe"`` (VGG19 at 224): RGB → BGR, then the ImageNet channel means are subtracted, no
   scaling, exactly as ``keras.applications.vgg19.preprocess_input``;
 - ``"efficientnet_lite"`` (EfficientNet-Lite at 224): ``(x - 127) / 128``, the mean and standard
@@ -56,6 +58,11 @@ def preprocess_inception(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
+def preprocess_inception_2015(image: tf.Tensor) -> tf.Tensor:
+    """Scales pixel values in [0, 255] to ``x / 128 - 1`` (the 2015 InceptionV3 graph)."""
+    return tf.cast(image, tf.float32) / 128.0 - 1.0
+
+
 def preprocess_caffe(image: tf.Tensor) -> tf.Tensor:
     """RGB in [0, 255] → BGR minus the ImageNet means (VGG19's ``preprocess_input``)."""
     return tf.cast(image, tf.float32)[..., ::-1] - tf.constant(CAFFE_MEAN_BGR, tf.float32)
@@ -66,7 +73,8 @@ def preprocess_efficientnet_lite(image: tf.Tensor) -> tf.Tensor:
     return (tf.cast(image, tf.float32) - EFFICIENTNET_LITE_MEAN) / EFFICIENTNET_LITE_STDDEV
 
 
-PREPROCESSING = {"inception": preprocess_inception, "caffe": preprocess_caffe,
+PREPROCESSING = {"inception": preprocess_inception, "inception_2015": preprocess_inception_2015,
+                 "caffe": preprocess_caffe,
                  "efficientnet_lite": preprocess_efficientnet_lite}
 
 
