@@ -189,7 +189,7 @@ def _hard_outputs(batch=2, steps=5):
 
 @pytest.mark.parametrize("estimator", ["paper", "capgen"])
 def test_the_reinforce_surrogate_is_eq_12_or_capgen_s(tmp_path, estimator):
-    """Value of the per-caption surrogate: -λ_r·B'·sampled·(r - b)·Σ_t log α(s_t) - λ_e·B'·Σ_t H,
+    """Value of the per-caption surrogate, -λ_r·B'·sampled·(r - b)·Σ_t log α(s_t) - λ_e·B'·Σ H,
     with r the caption's log-likelihood (paper) or its mean over the padded length (capgen,
     whose gradients are summed over the batch: B' = B)."""
     weight, entropy_weight, batch = (1.0, 0.002, 1) if estimator == "paper" else (0.1, 0.002, 8)

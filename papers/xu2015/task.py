@@ -13,8 +13,8 @@ length, §4.3); evaluation examples are images.
 Vocabulary: as ``capgen.py`` chooses it, the ``max_words`` (10,000) most frequent words of the
 training captions, which on Flickr8k is every training word (``min_count`` 1); lowercased,
 punctuation dropped (``datasets.captions``). So ``<unk>`` is never a training target: its
-logit is only ever pushed down, it may be generated but in practice is not, and the final
-evaluation counts the captions that contain it (``unk_captions``).
+logit is only ever pushed down; decoding does not forbid it, and the final evaluation counts
+the captions that contain it (``unk_captions``).
 
 Loss (per caption): the negative log-likelihood of its words and ``<end>``; for soft attention
 the doubly stochastic penalty ``λ Σ_i (1 - Σ_t α_ti)²`` over the caption's real steps (Eq. 14,
@@ -38,8 +38,8 @@ statistics (:mod:`papers.xu2015.attention_stats`); and two yardsticks on the sam
 single most frequent training caption for every image, and the first caption of the nearest
 training image in feature space (cosine of the mean annotation vector). Every generated caption
 is stored in ``MODEL_DIR/captions_<split>.jsonl`` (:mod:`papers.xu2015.caption_records`;
-``python -m papers.xu2015.rescore`` rescores one alone); the final evaluation on test draws the attention of each word for its first images into
-``MODEL_DIR/attention/``; ``evaluate.py --predict=IMAGE.jpg`` captions any image.
+``python -m papers.xu2015.rescore`` rescores one alone); the final evaluation on test draws the
+attention of each word for its first images into ``MODEL_DIR/attention/``; ``evaluate.py --predict=IMAGE.jpg`` captions any image.
 """
 
 from __future__ import annotations
@@ -435,7 +435,8 @@ class CaptionTask(Task):
         return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"])
 
     def predict(self, model, inputs: Sequence[str], output_dir: str) -> list[dict[str, Any]]:
-        """Captions of image files (JPEG), with a picture of each word's attention."""
+        """Captions of image files (JPEG, PNG, GIF, BMP), with a picture of each word's
+        attention."""
         spec = encoders.get_spec(self.params["encoder"])
         pictures = np.stack([images.load_image(path, spec.image_size, spec.preprocess)
                              for path in inputs])
