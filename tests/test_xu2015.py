@@ -326,9 +326,9 @@ def test_a_training_subset_is_nested_and_sets_the_vocabulary(tmp_path, data_dir,
 def short_run(data_dir, cache_dir, tmp_path_factory):
     """Soft attention on the staged Flickr8k images for a few epochs (real features)."""
     exp = registry.get("xu2015/flickr8k_soft")
-    params = exp.params_with_overrides("encoder=efficientnet_lite0,learning_rate=1e-3,epochs=6,"
-                                       "patience=0,units=256,embedding_dim=128,"
-                                       "attention_units=128,beam_width=3")
+    params = exp.params_with_overrides("encoder=efficientnet_lite0,epochs=6,patience=0,"
+                                       "units=256,embedding_dim=128,attention_units=128,"
+                                       "beam_width=3")
     config = loop.RunConfig(model_dir=str(tmp_path_factory.mktemp("xu") / "soft"),
                             data_dir=data_dir, verbose=False, cache_dir=cache_dir)
     return loop.train(exp, params, config)
@@ -338,7 +338,8 @@ def short_run(data_dir, cache_dir, tmp_path_factory):
 def test_a_short_training_learns_and_beats_the_constant_caption(short_run):
     results = short_run.results
     losses = [loss for _, loss in short_run.train_losses]
-    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    # the doubly stochastic term has a floor of (L - T)² / L ≈ 28 here: the NLL falls faster
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
     dev, test = results["metrics"]["dev"], results["metrics"]["test"]
     assert dev["BLEU-1"] > dev["frequent_caption/BLEU-1"], dev
     assert dev["METEOR"] is not None and dev["examples"] == 113
