@@ -272,10 +272,20 @@ def test_table_rows_with_published_numbers(tmp_path, monkeypatch):
     rows = table.markdown_rows(result)
     assert len(rows) == 2 and rows[0].startswith(f"| {vectors} | 9 | 3CosAdd | ")
     assert "| 5 of 6 |" in rows[0] and rows[1].count("|") == table.HEADER.count("|") // 2
+    total = result["analogies"]["add"]["total"]
+    assert f"| {total['accuracy']:.2f} ± {total['half_width_95']:.2f} |" in rows[0]
     result["vectors"] = "word2vec-googlenews-300d-26k"
     published = table.markdown_rows(result)[-1]
     assert published.startswith("| published (Pennington et al. 2014, Table 3 (CBOW*))")
     assert published.endswith("| 68.4 | — |")
+
+
+def test_table_intervals():
+    assert table.accuracy_half_width(50, 100) == pytest.approx(100 * 1.96 * 0.05)
+    low, high = table.spearman_interval(0.5, 103)  # z = atanh(0.5), half = 1.96 √(1.06/100)
+    assert (low, high) == pytest.approx((math.tanh(math.atanh(0.5) - 1.96 * math.sqrt(0.0106)),
+                                         math.tanh(math.atanh(0.5) + 1.96 * math.sqrt(0.0106))))
+    assert low < 0.5 < high and math.isnan(table.spearman_interval(1.0, 50)[0])
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ Example:
 
 ```python
 glove = Embeddings.load("glove-6b-50d")
-analogy(glove, "man", "king", "woman", k=1)                  # [("queen", 0.86)]
+analogy(glove, "man", "king", "woman", k=1)                  # [("queen", 0.85)]
 analogy(glove, "man", "king", "woman", method="mul", k=1)    # [("queen", 0.93)]
 ```
 """

@@ -8,14 +8,16 @@ from its association A with a set of positive and a set of negative paradigm wor
 Their SO-LSA takes A to be the cosine of the two words in an LSA space; here A is the cosine
 of the word vectors, so this is SO-LSA with GloVe or word2vec vectors in place of LSA. A
 positive value is praise, a negative one criticism, and the magnitude is the strength. The
-default seeds are their seven paradigm words of each orientation.
+default seeds are their seven paradigm words of each orientation. The score is not centred on
+neutral words: with GloVe 6B 50d, "superb" scores +1.32 and "dreadful" −0.98, but "table"
++0.85, so compare words with each other rather than with 0 alone.
 
 Example:
 
 ```python
 glove = Embeddings.load("glove-6b-50d")
-semantic_orientation(glove, "superb").score      # > 0
-semantic_orientation(glove, "dreadful").score    # < 0
+semantic_orientation(glove, "superb").score      # +1.32
+semantic_orientation(glove, "dreadful").score    # -0.98
 ```
 """
 

@@ -9,7 +9,7 @@ Example:
 ```python
 glove = Embeddings.load("glove-6b-50d")
 glove.similarity("cat", "dog")              # 0.92
-glove.neighbours("frog", k=3)               # [("toad", 0.79), ...]
+glove.neighbours("frog", k=3)               # [("snake", 0.84), ("ape", 0.79), ("toad", 0.79)]
 glove.neighbours("king", k=3, restrict=30000)   # only the 30,000 most frequent words
 ```
 """
