@@ -109,8 +109,8 @@ def test_anything_but_words_and_arrays_is_refused(tmp_path, data, message):
 
 
 def test_truncated_and_missing_files(tmp_path, monkeypatch):
-    whole = open(word_vectors.word2vec_googlenews_13k_path(), "rb").read(4096)
-    (tmp_path / "cut.kv").write_bytes(whole)
+    with open(word_vectors.word2vec_googlenews_13k_path(), "rb") as f:
+        (tmp_path / "cut.kv").write_bytes(f.read(4096))
     with pytest.raises(DataFormatError, match=r"cut\.kv: not a readable gensim KeyedVectors"):
         read_keyed_vectors(str(tmp_path / "cut.kv"))
     with pytest.raises(MissingDataError, match="no such gensim KeyedVectors file"):

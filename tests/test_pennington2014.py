@@ -12,10 +12,10 @@ import pytest
 from absl import flags
 from scipy import stats
 
-from tests.conftest import REPO
 from datasets.errors import DataFormatError
 from papers.pennington2014 import analogy, benchmarks, explore, orientation, projection, table
 from papers.pennington2014.vectors import Embeddings, UnknownWordError
+from tests.conftest import REPO
 
 # man : king :: woman : queen along two axes (gender, royalty), plus distractors.
 HAND = {"man": [1, 0, 0], "woman": [0, 1, 0], "king": [1, 0, 1], "queen": [0, 1, 1],
