@@ -363,3 +363,15 @@ def test_explore_command_line_exit_status(vectors_file):
     assert out.returncode == 2 and out.stdout == "", out.stderr[-2000:]
     assert out.stderr == (f"explore.py: error: 'zebra' is not among the 9 words of "
                           f"{vectors_file}\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods=add,div"], "--methods takes add and/or mul, got 'add,div'"),
+    (["--restrict=-5"], "--restrict must be 0 (all) or more"),
+])
+def test_benchmark_command_line_mistakes_are_one_line(args, message):
+    out = subprocess.run([sys.executable, "-m", "papers.pennington2014.benchmark", *args],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and out.stdout == "", out.stderr[-2000:]
+    assert out.stderr.startswith("benchmark.py: error: ") and out.stderr.count("\n") == 1
+    assert message in out.stderr

@@ -14,6 +14,7 @@ protocol is in :mod:`papers.pennington2014.benchmarks`.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 
@@ -41,9 +42,14 @@ def main(argv):
     if FLAGS.restrict < 0 or not FLAGS.vectors:
         raise app.UsageError("--restrict must be 0 (all) or more, and --vectors non-empty")
     cli.import_tensorflow()
+    from datasets import word_vectors
     from papers.pennington2014 import table
     from training import io
 
+    missing = [v for v in FLAGS.vectors if v not in word_vectors.SOURCES and not os.path.exists(v)]
+    if missing:
+        raise app.UsageError(f"--vectors: {', '.join(missing)} is neither a file nor one of "
+                             f"{', '.join(word_vectors.SOURCES)}")
     started, results = time.perf_counter(), []
     print(table.HEADER)
     for source in FLAGS.vectors:

@@ -78,15 +78,24 @@ def _check_flags() -> str:
         raise app.UsageError(f"--output must name a .png file, got {FLAGS.output!r}")
     if chosen[0] != "orientation" and (FLAGS.positive or FLAGS.negative):
         raise app.UsageError("--positive and --negative go with --orientation")
+    if chosen[0] in ("similarity", "analogy"):
+        _groups(FLAGS[chosen[0]].value, chosen[0], 2 if chosen[0] == "similarity" else 3)
+    if chosen[0] == "plot":
+        words = [w for group in _groups(FLAGS.plot, "plot") for w in group]
+        if len(set(words)) != len(words):
+            raise app.UsageError(f"--plot repeats a word: {FLAGS.plot!r}")
     return chosen[0]
+
+
+def _searched(emb, restrict: int | None) -> str:
+    return f"{min(restrict or len(emb), len(emb)):,} words of {emb.name}"
 
 
 def _neighbours(emb, restrict) -> list[str]:
     lines = []
     for word in FLAGS.neighbours:
         found = emb.neighbours(word, FLAGS.k, restrict)
-        lines.append(f"nearest to {word!r} by cosine among {restrict or len(emb):,} words of "
-                     f"{emb.name}:")
+        lines.append(f"nearest to {word!r} by cosine among {_searched(emb, restrict)}:")
         lines += [f"  {rank:3d}  {other:<24} {cos:+.4f}"
                   for rank, (other, cos) in enumerate(found, 1)]
     return lines
@@ -104,8 +113,8 @@ def _analogy(emb, restrict) -> list[str]:
     lines = []
     for a, b, c in _groups(FLAGS.analogy, "analogy", 3):
         found = analogy(emb, a, b, c, k=FLAGS.k, method=FLAGS.method, restrict=restrict)
-        lines.append(f"{a} : {b} :: {c} : ?  ({name}, {restrict or len(emb):,} words of "
-                     f"{emb.name}, question words excluded)")
+        lines.append(f"{a} : {b} :: {c} : ?  ({name}, {_searched(emb, restrict)}, question "
+                     "words excluded)")
         lines += [f"  {rank:3d}  {word:<24} {score:+.4f}"
                   for rank, (word, score) in enumerate(found, 1)]
     return lines
@@ -131,8 +140,6 @@ def _plot(emb) -> list[str]:
     groups = _groups(FLAGS.plot, "plot")
     words = [w for group in groups for w in group]
     numbers = [n for n, group in enumerate(groups) for _ in group]
-    if len(set(words)) != len(words):
-        raise app.UsageError(f"--plot repeats a word: {FLAGS.plot!r}")
     try:
         picture = projection.project(emb, words, FLAGS.projection, seed=FLAGS.seed,
                                      perplexity=FLAGS.perplexity or None)
