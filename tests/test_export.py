@@ -102,8 +102,8 @@ def _weight_values(model):
 
 def _caption_run(data_dir, cache_dir, tmp_path):
     exp = registry.get("xu2015/flickr8k_soft")
-    params = exp.params_with_overrides("train_steps=5,units=32,embedding_dim=16,"
-                                       "attention_units=16,beam_width=2")
+    params = exp.params_with_overrides("encoder=efficientnet_lite0,train_steps=5,units=32,"
+                                       "embedding_dim=16,attention_units=16,beam_width=2")
     config = loop.RunConfig(model_dir=str(tmp_path / "xu"), data_dir=data_dir,
                             cache_dir=cache_dir, verbose=False)
     return loop.train(exp, params, config)

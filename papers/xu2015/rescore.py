@@ -18,13 +18,13 @@ from typing import Any
 
 from absl import app, flags
 
-from datasets.errors import DataFormatError
-from papers.xu2015.caption_records import read_captions
+from training import cli
 
 
 def rescore(path: str, *, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """The paper's metrics of a captions file, with bootstrap intervals over its images."""
     from metrics.captions import CaptionScorer
+    from papers.xu2015.caption_records import read_captions
 
     records = read_captions(path)
     references = {r["image"]: r["references"] for r in records}
@@ -48,6 +48,9 @@ def main(argv):
     if not FLAGS.captions:
         print("rescore: error: --captions=FILE is required", file=sys.stderr)
         return 2
+    cli.import_tensorflow()  # the data package imports it: its start-up lines stay hidden
+    from datasets.errors import DataFormatError
+
     try:
         result = rescore(FLAGS.captions, resamples=FLAGS.resamples, seed=FLAGS.seed)
     except (DataFormatError, FileNotFoundError, OSError) as e:
