@@ -17,8 +17,8 @@ def plot_attention(premise: list[str], hypothesis: list[str], weights, path: str
 
     Args:
         premise: the premise's tokens (the columns).
-        hypothesis: the second sentence's tokens, delimiter first (the rows of a word-by-word
-            map).
+        hypothesis: the tokens of the rows of a word-by-word map (the hypothesis, after the
+            delimiter where it attends).
         weights: ``[len(premise)]`` (attention: one row, labelled with the last hypothesis
             token) or ``[≥ len(hypothesis), ≥ len(premise)]`` (word by word); padding beyond
             the tokens is cut off.
