@@ -272,18 +272,45 @@ def test_predict_labels_a_pair_and_draws_its_attention(short_run, tmp_path):
         assert set(o["probabilities"]) == {"entailment", "neutral", "contradiction"}
         assert abs(sum(o["probabilities"].values()) - 1.0) < 1e-5
         assert _is_png(o["files"][0])
-    # raw strings give the probabilities that the training pipeline's ids of the pair give
-    dev = task.split("dev").columns
-    served = task.predict(model, [f"{dev['text_a'][0]}\t{dev['text_b'][0]}"], str(tmp_path))[0]
-    features, _, _ = next(iter(task.dataset("dev", batch_size=4, training=False, seed=0)))
-    probabilities = tf.nn.softmax(model(features)["logits"][0]).numpy()
-    np.testing.assert_allclose([served["probabilities"][label] for label in LABELS],
-                               probabilities, rtol=1e-5, atol=1e-6)
 
 
 def _is_png(path):
     with open(path, "rb") as f:
         return f.read(4) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("row", ["word_by_word", "attention_two_way"])
+def test_raw_pairs_are_served_as_the_training_pipeline_feeds_them(row, data_dir, tmp_path):
+    """``predict`` (strings, the tokenizer and vocabulary in the graph) gives the
+    probabilities and attention of the dataset pipeline's ids of the same dev pairs."""
+    exp = registry.get(f"rocktaschel2016/{row}")
+    task = exp.make_task(exp.params_with_overrides("train_examples=500,k=8"), data_dir,
+                         str(tmp_path))
+    task.prepare(RunEnv(cache_dir=str(tmp_path / "cache")))
+    model = task.build_model()
+    dev = task.split("dev").columns
+    pairs = [f"{dev['text_a'][i]}\t{dev['text_b'][i]}" for i in range(3)]
+    served = task.predict(model, pairs, str(tmp_path / "out"))
+    features, _, _ = next(iter(task.dataset("dev", batch_size=3, training=False, seed=0)))
+    outputs = model(features)
+    probabilities = tf.nn.softmax(outputs["logits"]).numpy()
+    for n, result in enumerate(served):
+        np.testing.assert_allclose([result["probabilities"][label] for label in LABELS],
+                                   probabilities[n], rtol=1e-5, atol=1e-6)
+        assert _is_png(result["files"][0])
+    serve, _, _ = task.serving_endpoint(model)
+    alone = serve(tf.constant([dev["text_a"][0]]), tf.constant([dev["text_b"][0]]))["attention"]
+    alone = alone[0].numpy()                          # the pair alone: no padding
+    in_batch = outputs["attention"][0].numpy()[tuple(slice(0, d) for d in alone.shape)]
+    np.testing.assert_allclose(alone, in_batch, atol=1e-6)
+
+
+def test_coverage_counts_tokens_and_words_with_a_vector():
+    from papers.rocktaschel2016.coverage import coverage
+
+    got = coverage(["a", "man", "a", "guitar", "."], {"man": 0, "guitar": 1})
+    assert got == {"tokens": 5, "types": 4, "tokens_found": 40.0, "types_found": 50.0,
+                   "missing": [("a", 2), (".", 1)]}
 
 
 def test_vocabulary_vectors_follow_section_3(data_dir, tmp_path):
