@@ -114,13 +114,15 @@ def test_alignment_data_needs_the_premise_word_before_the_match():
 def test_word_by_word_attention_learns_the_alignment(tmp_path):
     """Without the premise's state handed on, the hypothesis LSTM sees the premise only through
     the attention: word-by-word attention must learn to put its weight on the premise word that
-    matches the hypothesis word (chance: 1 / premise length)."""
+    the hypothesis word names (uniform weights put 1 / premise length there). Small and fast:
+    one hypothesis word, k = 32, 400 steps of 256 pairs; the registered row (two hypothesis
+    words, k = 100) is in results/rocktaschel2016.md."""
     exp = registry.get("rocktaschel2016/align_word_by_word")
     params = exp.params_with_overrides(
-        "hand_on=none,k=32,learning_rate=1e-2,num_words=8,premise_words=5,batch_size=128,"
-        "train_examples=51200,dev_examples=1000,test_examples=200,epochs=1")
+        "hand_on=none,k=32,learning_rate=1e-2,num_words=8,premise_words=5,hypothesis_words=1,"
+        "batch_size=256,train_examples=102400,dev_examples=1000,test_examples=200,epochs=1")
     config = loop.RunConfig(model_dir=str(tmp_path / "run"), data_dir=None, verbose=False,
                             cache_dir=str(tmp_path / "cache"))
     dev = loop.train(exp, params, config).results["metrics"]["dev"]
     assert dev["accuracy"] > 95.0, dev
-    assert dev["match_weight"] >= 0.9 and dev["attention_aligned_uniform"] < 0.35, dev
+    assert dev["match_weight"] >= 0.9 and dev["attention_aligned_uniform"] < 0.3, dev
