@@ -55,8 +55,8 @@ BASE_HPARAMS = {
     # what the second LSTM starts from: "cell" (the paper: c_L, h = 0), "state" (c_L and h_L)
     # or "none" (zeros; attention rows only)
     "hand_on": "cell",
-    # word-by-word attention also attends at the delimiter's step (Section 2.4 attends "for
-    # every word in the hypothesis")
+    # word-by-word attention also attends at the delimiter's step (Section 2.4 attends at every
+    # word of the hypothesis)
     "attend_delimiter": False,
     "batch_size": 24,
     "epochs": 10,

@@ -16,10 +16,9 @@ With premise ``P`` (``L`` words) and hypothesis ``H`` (``N - L`` words):
       M  = tanh(W^y Y + W^h h_N ⊗ e_L)        α = softmax(wᵀ M)        r = Y αᵀ
       h* = tanh(W^p r + W^x h_N)
 
-- ``word_by_word`` (2.4): attention at every hypothesis word ``t`` ("for every word x_t with
-  t ∈ (L + 1, N) in the hypothesis"; the delimiter's step does not attend unless
-  ``attend_delimiter``), with a memory ``r_t`` of what was attended (zero before the first
-  attending step)::
+- ``word_by_word`` (2.4): attention weights ``α_t`` for every word ``x_t`` of the hypothesis
+  (the delimiter's step does not attend unless ``attend_delimiter``), with a memory ``r_t`` of
+  what was attended (zero before the first attending step)::
 
       M_t = tanh(W^y Y + (W^h h_t + W^r r_{t-1}) ⊗ e_L)    α_t = softmax(wᵀ M_t)
       r_t = Y α_tᵀ + tanh(W^t r_{t-1})                      h*  = tanh(W^p r_N + W^x h_N)
