@@ -240,12 +240,12 @@ class LanguageModelTask(Task):
         features, labels, weights = inputs
         tokens, length = features["tokens"], features["length"]
         chunk = int(self.params["bptt"])
-        streams = tf.shape(tokens)[0]
+        streams = tokens.shape[0] or tf.shape(tokens)[0]
         offsets = tf.range(chunk)
 
         def body(i, state, nll, count):
             start = i * chunk
-            size = [streams, chunk]
+            size = [-1, chunk]  # keeps the static number of streams
             outputs = model({"tokens": tf.slice(tokens, [0, start], size), "state": state},
                             training=False)
             real = tf.cast(start + offsets[None, :] < length[:, None], tf.float32)
@@ -268,6 +268,18 @@ class LanguageModelTask(Task):
                 "streams": int(keep.sum())}
 
     # ----------------------------------------------------------------------------- generation
+    @staticmethod
+    def _step(model):
+        """``model.step`` with ``<pad>`` impossible: it is in the softmax (id 0 of every
+        vocabulary of the suite) but never in a corpus."""
+        pad = tf.one_hot(text.Vocabulary.pad_id, model.vocab_size, on_value=-1e9, off_value=0.0)
+
+        def step(tokens, state):
+            logits, state = model.step(tokens, state)
+            return tf.cast(logits, tf.float32) + pad, state
+
+        return step
+
     def predict(self, model, inputs: Sequence[str], output_dir: str,
                 decoding: generation.Decoding | None = None) -> list[dict[str, Any]]:
         """Continues each prompt (see the module docstring); ``decoding`` defaults to greedy."""
@@ -280,7 +292,7 @@ class LanguageModelTask(Task):
                 raise ValueError(f"input {n} has no words: {prompt!r}")
             ids = [eos] + [self.vocab.token_id(w) for w in words]
             state = model({"tokens": tf.constant([ids[:-1]], tf.int32)})["state"]
-            out = generation.generate(model.step, state, start=ids[-1], end_id=eos,
+            out = generation.generate(self._step(model), state, start=ids[-1], end_id=eos,
                                       pad_id=text.Vocabulary.pad_id, decoding=decoding)
             continuation = [self.vocab.tokens[i] for i in out.tokens if i != eos]
             results.append({
