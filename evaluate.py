@@ -10,6 +10,9 @@ Examples:
     # draws them
     python evaluate.py --model_dir=runs/sst2 --predict="a gripping, funny film"
     python evaluate.py --model_dir=runs/mrpc --predict_file=pairs.tsv
+    # a language model continues the prompt (greedy, sample, top_k, top_p or beam)
+    python evaluate.py --model_dir=runs/lm --predict="My name is John and I like to" \
+        --decoding=top_p --top_p=0.9 --temperature=0.8 --seed=1
     # a TensorFlow SavedModel that serves raw input (see training/export.py)
     python evaluate.py --model_dir=runs/sst2 --export=export/sst2
 """
@@ -42,6 +45,21 @@ flags.DEFINE_string("output_dir", None, "Where --predict writes pictures (defaul
                     "MODEL_DIR/predictions).")
 flags.DEFINE_string("export", None, "Write the run as a TensorFlow SavedModel serving raw "
                     "input (strings, string pairs or JPEG bytes) into this new folder.")
+
+# --- Text generation (language models; --predict continues the prompt) ----------------------
+# Read into one layers.generation.Decoding and passed to the task's predict(..., decoding=...).
+GENERATION_FLAGS = ("decoding", "temperature", "top_k", "top_p", "beam_width", "length", "seed")
+flags.DEFINE_enum("decoding", "greedy", ["greedy", "sample", "top_k", "top_p", "beam"],
+                  "How a language model continues --predict: argmax, sampling from the whole "
+                  "distribution, from the k most probable tokens, from the nucleus of "
+                  "probability p, or beam search.")
+flags.DEFINE_float("temperature", 1.0, "Sampling temperature (sample, top_k, top_p).")
+flags.DEFINE_integer("top_k", 10, "k of --decoding=top_k.")
+flags.DEFINE_float("top_p", 0.9, "p of --decoding=top_p.")
+flags.DEFINE_integer("beam_width", 5, "Hypotheses kept by --decoding=beam.")
+flags.DEFINE_integer("length", 30, "The most tokens to generate.")
+flags.DEFINE_integer("seed", 0, "Seed of the sampling: the same seed gives the same text.")
+# ---------------------------------------------------------------------------------------------
 
 
 def _read_run(model_dir: str, experiment: str | None):
@@ -90,6 +108,24 @@ def _prediction_inputs() -> list[str]:
     return inputs
 
 
+def _decoding_kwargs(task) -> dict:
+    """``{"decoding": Decoding}`` from the generation flags when any is given, else ``{}``."""
+    given = [name for name in GENERATION_FLAGS if FLAGS[name].present]
+    if not given:
+        return {}
+    import inspect
+
+    if "decoding" not in inspect.signature(task.predict).parameters:
+        raise app.UsageError(f"--{', --'.join(given)}: only a language model generates text; "
+                             f"{type(task).__name__} does not")
+    from layers.generation import Decoding
+
+    try:
+        return {"decoding": Decoding(**{name: FLAGS[name].value for name in GENERATION_FLAGS})}
+    except ValueError as e:
+        raise app.UsageError(f"--{e}") from None
+
+
 def _table() -> int:
     from papers import registry
     from training import report
@@ -120,6 +156,10 @@ def main(argv):
     from datasets.paths import resolve_data_dir
 
     predicting = FLAGS["predict"].present or FLAGS.predict_file
+    generation_flags = [name for name in GENERATION_FLAGS if FLAGS[name].present]
+    if generation_flags and not predicting:
+        raise app.UsageError(f"--{', --'.join(generation_flags)} apply to --predict or "
+                             "--predict_file")
     inputs = _prediction_inputs() if predicting else []
 
     from training import evaluation, io, report, run
@@ -139,7 +179,7 @@ def main(argv):
     if predicting:
         output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
         try:
-            predictions = task.predict(model, inputs, output_dir)
+            predictions = task.predict(model, inputs, output_dir, **_decoding_kwargs(task))
         except ValueError as e:
             raise app.UsageError(str(e)) from None
         for text, prediction in zip(inputs, predictions):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -124,6 +125,29 @@ def read_bytes(path: str) -> bytes:
         return gzip.decompress(_read(path))
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataFormatError(f"truncated or corrupt gzip stream ({e})", path=path) from None
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def content_sha256(path: str) -> str:
+    """The hex SHA-256 of a file's bytes (local or ``gs://``), remembered per process by path,
+    size and modification time, so a file read twice is hashed once and a changed file again.
+
+    Raises:
+        MissingDataError: the file does not exist.
+    """
+    if not exists(path):
+        raise MissingDataError("file not found", path=path)
+    if is_remote(path):
+        stat = _gfile().stat(path)
+        key = (path, int(stat.length), int(stat.mtime_nsec))
+    else:
+        stat = os.stat(path)
+        key = (path, int(stat.st_size), int(stat.st_mtime_ns))
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(read_bytes(path)).hexdigest()
+    return _DIGESTS[key]
 
 
 def read_text(path: str) -> str:

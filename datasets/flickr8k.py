@@ -21,8 +21,12 @@ with ``require_images=False`` every listed image is kept (use this for caption-o
 building the vocabulary from all 6,000 train images).
 
 Schema: ``{"image_id": tf.string ("<name>.jpg"), "image_path": tf.string,
-"captions": tf.string [5]}`` (the raw captions, in the order ``#0`` ... ``#4``). There is no
-TFDS copy, so ``data_dir`` is required. Decoding and caption tokenization are in
+"image_sha256": tf.string, "captions": tf.string [5]}`` (the raw captions, in the order ``#0``
+... ``#4``). ``image_sha256`` is the hex SHA-256 of the image file's bytes, so an image replaced
+under the same name changes the split's fingerprint (a run refuses to resume on it) and every
+cache key built from it (``datasets.files.content_sha256``; about 2 s for 6,000 images, once
+per process). Rows without an image file (``require_images=False``) have an empty digest. There
+is no TFDS copy, so ``data_dir`` is required. Decoding and caption tokenization are in
 :mod:`datasets.images` and :mod:`datasets.captions`.
 """
 
@@ -151,11 +155,16 @@ def load_flickr8k(split: str, data_dir: str | None, *, require_images: bool = Tr
             dropped["missing_image"] = len(missing)
             absent = set(missing)
             images = [image for image in images if image not in absent]
+    paths = [files.join(folder, image) for image in images]
+    absent = set(missing)
     return LoadedSplit(
         "flickr8k", split,
-        {"image_id": images, "image_path": [files.join(folder, image) for image in images],
+        {"image_id": images, "image_path": paths,
+         "image_sha256": ["" if image in absent else files.content_sha256(path)
+                          for image, path in zip(images, paths)],
          "captions": [captions[image] for image in images]},
         {"image_id": tf.TensorSpec([], tf.string), "image_path": tf.TensorSpec([], tf.string),
+         "image_sha256": tf.TensorSpec([], tf.string),
          "captions": tf.TensorSpec([CAPTIONS_PER_IMAGE], tf.string)},
         label_names=(), dropped=dropped, source=[token_path, list_path, folder],
         info={"listed_images": listed,

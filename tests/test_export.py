@@ -102,8 +102,8 @@ def _weight_values(model):
 
 def _caption_run(data_dir, cache_dir, tmp_path):
     exp = registry.get("xu2015/flickr8k_soft")
-    params = exp.params_with_overrides("train_steps=5,units=32,embedding_dim=16,"
-                                       "attention_units=16,beam_width=2")
+    params = exp.params_with_overrides("encoder=efficientnet_lite0,train_steps=5,units=32,"
+                                       "embedding_dim=16,attention_units=16,beam_width=2")
     config = loop.RunConfig(model_dir=str(tmp_path / "xu"), data_dir=data_dir,
                             cache_dir=cache_dir, verbose=False)
     return loop.train(exp, params, config)
@@ -118,13 +118,19 @@ def test_a_task_without_a_raw_input_signature_says_so(tmp_path):
         export.export_run(task, task.build_model(), str(tmp_path / "export"))
 
 
-def test_a_task_without_prediction_says_so_as_a_user_error(tmp_path):
+def test_a_task_without_prediction_says_so_as_a_user_error(tmp_path, capsys):
     from training import cli, task as task_module
 
     exp = registry.get("cho2014/reverse_seq2seq")
     task = exp.make_task(exp.params_with_overrides("train_examples=64,dev_examples=16,"
                                                    "test_examples=16,hidden_units=8"),
                          None, str(tmp_path))
+    model = task.build_model()
     with pytest.raises(task_module.PredictionNotSupported, match="does not support prediction"):
-        task.predict(task.build_model(), ["1 2 3"], str(tmp_path))
-    assert task_module.PredictionNotSupported in cli._user_error_types()  # one line, exit 2
+        task.predict(model, ["1 2 3"], str(tmp_path))
+    # on the command line: one line on standard error and exit status 2, no traceback
+    status = cli.main_with_user_errors(lambda argv: task.predict(model, argv, str(tmp_path)))(
+        ["1 2 3"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and ": error: " in err
+    assert "does not support prediction" in err and "Traceback" not in err

@@ -198,3 +198,18 @@ def test_a_table_row_pools_one_setting_and_notes_what_it_left_out(tmp_path):
     assert "left out: 1 run(s) that did not finish" in table and "killed" in table
     assert "left out: 1 run(s) that diverged" in table and "nan" in table
     assert "| baselines/sst5_bow_logreg | dev | accuracy | - | not run | 0 |" not in table
+
+
+def test_a_table_shows_a_run_s_interval_over_the_test_items(tmp_path):
+    for seed, interval in ((0, [78.0, 83.0]), (1, [80.0, 84.0])):
+        _results(tmp_path, f"seed_{seed}", seed=seed, accuracy=80.0 + seed)
+        path = tmp_path / f"seed_{seed}" / "results.json"
+        record = json.loads(path.read_text())
+        record["metrics"]["dev"]["accuracy/ci95"] = interval
+        path.write_text(json.dumps(record))
+    table = report.paper_table("baselines", registry.by_paper("baselines"),
+                               report.collect(str(tmp_path)), str(tmp_path))
+    assert "| 80.50 ± 0.71 (95 % CI ±2.25 per run) | 2 (0,1) |" in table
+    only = report.paper_table("baselines", registry.by_paper("baselines"),
+                              report.collect(str(tmp_path / "seed_0")), "")
+    assert "| 80.00 (95 % CI 78.00–83.00) | 1 (0) |" in only

@@ -21,11 +21,13 @@ import pytest
 from datasets import images
 from datasets.errors import DataFormatError
 from datasets.flickr8k import read_captions
-from papers.xu2015 import efficientnet_lite0 as lite0_module
+from weights import efficientnet_lite0 as lite0_module
 from papers.xu2015 import encoders
-from papers.xu2015.efficientnet_lite0 import CheckpointError
+from weights.efficientnet_lite0 import CheckpointError
 
 PACKAGED_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+VGG_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 DOG_CLASSES = range(151, 269)  # ImageNet ids of the dog breeds
 # Real Flickr8k photos whose class is unambiguous, with their expected ImageNet top-1.
 KNOWN_TOP1 = {"124881487_36e668145d.jpg": "mountain_bike",      # a man on a bicycle, rocky hill
@@ -288,7 +290,8 @@ def test_lite0_matches_the_pytorch_reference(lite0, data_dir):
 
 
 # ----------------------------------------------------------------------------- encoders
-@pytest.mark.parametrize("name", ["inception_v3", "vgg19", "efficientnet_lite0"])
+@pytest.mark.parametrize("name", ["inception_v3", "inception_v3_keras", "vgg19",
+                                  "efficientnet_lite0"])
 def test_encoder_gives_row_major_annotation_vectors(name):
     spec = encoders.get_spec(name)
     encoder = encoders.build_encoder(name, weights=None)
@@ -311,6 +314,9 @@ def test_encoder_rejects_bad_names_and_weights(tmp_path):
         encoders.build_encoder("vgg19", str(tmp_path / "absent.h5"))
     with pytest.raises(ValueError, match=r"w\.pth: encoder 'vgg19' reads weights from a \.h5"):
         encoders.build_encoder("vgg19", str(tmp_path / "w.pth"))
+    with pytest.raises(ValueError, match=r"w\.h5: encoder 'inception_v3' reads weights from a "
+                                         r"\.pt"):
+        encoders.build_encoder("inception_v3", str(tmp_path / "w.h5"))
     (tmp_path / "garbage.h5").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match=r"garbage\.h5: cannot load vgg19 weights"):
         encoders.build_encoder("vgg19", str(tmp_path / "garbage.h5"))
@@ -321,13 +327,17 @@ def test_encoder_key_identifies_weights_by_content(tmp_path):
     assert key == {"encoder": "efficientnet_lite0", "image_size": 224,
                    "preprocess": "efficientnet_lite", "resize": "bilinear, aspect ratio not kept",
                    "feature_layer": "top_activation", "num_locations": 49, "feature_dim": 1280,
-                   "version": 1, "weights": "sha256:" + PACKAGED_SHA256, "converter_version": 1}
+                   "version": 2, "weights": "sha256:" + PACKAGED_SHA256, "converter_version": 1}
     copy = shutil.copy(lite0_module.packaged_weights_path(), tmp_path / "lite0.pth")
     assert encoders.encoder_key("efficientnet_lite0", str(copy)) == key
     assert json.loads(json.dumps(key)) == key
     inception = encoders.encoder_key("inception_v3", "imagenet")
     assert (inception["weights"], inception["num_locations"], inception["feature_dim"],
-            inception["image_size"]) == ("imagenet", 64, 2048, 299)
+            inception["image_size"], inception["preprocess"]) == (
+        "sha256:" + INCEPTION_SHA256, 64, 2048, 299, "inception_2015")
+    assert encoders.encoder_key("vgg19", "imagenet")["weights"] == "sha256:" + VGG_SHA256
+    assert encoders.encoder_key("vgg19", "keras")["weights"] == "keras:imagenet"
+    assert encoders.encoder_key("inception_v3_keras", "imagenet")["weights"] == "keras:imagenet"
     vgg_file = tmp_path / "vgg.h5"
     vgg_file.write_bytes(b"some weights")
     assert encoders.encoder_key("vgg19", str(vgg_file))["weights"] == (

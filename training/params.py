@@ -27,14 +27,15 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_length": _AT_LEAST_ONE, "max_seq_length": (lambda v: v >= 3, "at least 3"),
     "min_count": _AT_LEAST_ONE, "num_symbols": _AT_LEAST_ONE, "min_length": _AT_LEAST_ONE,
     "hidden_dims": _AT_LEAST_ONE,
-    "beam_width": _AT_LEAST_ONE, "head_tokens": _NON_NEGATIVE,
+    "beam_width": _AT_LEAST_ONE, "head_tokens": _NON_NEGATIVE, "units": _AT_LEAST_ONE,
+    "max_words": _NON_NEGATIVE, "train_images": _NON_NEGATIVE,
     "warmup_proportion": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
 _SUFFIX_RULES: tuple[tuple[str, tuple[Callable[[Any], bool], str]], ...] = (
     ("learning_rate", _NON_NEGATIVE), ("dropout", _PROBABILITY), ("_dim", _AT_LEAST_ONE),
     ("_units", _AT_LEAST_ONE), ("_size", _AT_LEAST_ONE), ("_examples", _NON_NEGATIVE),
     ("l2", _NON_NEGATIVE), ("weight_decay", _NON_NEGATIVE), ("epsilon", _NON_NEGATIVE),
-    ("_penalty", _NON_NEGATIVE), ("_std", _NON_NEGATIVE),
+    ("_penalty", _NON_NEGATIVE), ("_std", _NON_NEGATIVE), ("_weight", _NON_NEGATIVE),
 )
 
 

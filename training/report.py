@@ -8,8 +8,11 @@ everything in a run's identity (``training/run_dir.py``) except the seed: two ru
 into one "mean ± std over seeds" only when their experiment, every hyperparameter, precision,
 evaluation interval, fixed shapes and data are equal and their seeds differ. A second run of the
 same setting and seed is left out (the newest is kept), and so is every run that did not
-finish; a note under the table counts and names them. Throughput and training time cover all of
-a run's training segments (a resumed run included) and exclude evaluation.
+finish; a note under the table counts and names them. Where a task reports a 95 % interval over
+the test items (``<metric>/ci95``, a bootstrap over test images for captioning), it follows the
+value: the interval of a single run, or the mean half-width over the runs. Throughput and
+training time cover all of a run's training segments (a resumed run included) and exclude
+evaluation.
 
 Reading results needs no TensorFlow (``training.io`` reads local files directly).
 """
@@ -173,11 +176,26 @@ def _rows(exp, name: str, exp_runs: list[dict]) -> list[str]:
                 continue
             speed = [v for v in map(_examples_per_second, exp_runs) if v]
             train_s = [run["train_seconds"] for run in exp_runs]
-            lines.append(f"| {name} | {split} | {metric} | {paper} | {mean_std(values)} | "
+            ours = mean_std(values) + _interval(exp_runs, split, metric)
+            lines.append(f"| {name} | {split} | {metric} | {paper} | {ours} | "
                          f"{len(values)} ({seeds}) | "
                          f"{statistics.mean(speed) if speed else 0:.0f} | "
                          f"{statistics.mean(train_s):.0f} |")
     return lines
+
+
+def _interval(runs: list[dict], split: str, metric: str) -> str:
+    """The runs' 95 % intervals over the test items (``<metric>/ci95``, e.g. a bootstrap over
+    test images), if the task reports them: the interval of one run, or the mean half-width."""
+    intervals = [run["metrics"][split].get(f"{metric}/ci95") for run in runs
+                 if split in run["metrics"]]
+    intervals = [i for i in intervals if i]
+    if not intervals:
+        return ""
+    if len(runs) == 1:
+        return f" (95 % CI {intervals[0][0]:.2f}–{intervals[0][1]:.2f})"
+    half = statistics.mean((high - low) / 2 for low, high in intervals)
+    return f" (95 % CI ±{half:.2f} per run)"
 
 
 def _split_order(split: str) -> int:

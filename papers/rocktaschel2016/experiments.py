@@ -16,6 +16,8 @@ Hyperparameters (Section 3; what the paper leaves open is chosen here and said s
   point selected on this data (``results/rocktaschel2016.md``).
 - ``batch_size``, ``epochs``, ``patience``: not in the paper; 24, 10 and 3 here.
 - ``train_examples``: a nested subset of the train sample (0: all), for the learning curve.
+- ``hand_on``, ``attend_delimiter``: readings the paper leaves open or ablations test
+  (:mod:`papers.rocktaschel2016.model`); the defaults are the paper's.
 """
 
 from papers import registry
@@ -50,6 +52,12 @@ BASE_HPARAMS = {
     # word-by-word attention and the gradient vanishes (dev stays at 32.9%, results/
     # rocktaschel2016.md); False: softmax(W h* + b) on the already non-linear h*.
     "output_tanh": False,
+    # what the second LSTM starts from: "cell" (the paper: c_L, h = 0), "state" (c_L and h_L)
+    # or "none" (zeros; attention rows only)
+    "hand_on": "cell",
+    # word-by-word attention also attends at the delimiter's step (Section 2.4 attends at every
+    # word of the hypothesis)
+    "attend_delimiter": False,
     "batch_size": 24,
     "epochs": 10,
     "train_steps": 0,
@@ -99,4 +107,42 @@ for _row, _params, _reported_rows, _description in ROWS:
         reported=_reported_rows,
         description=_description,
         grid=GRID,
+    ))
+
+#: The synthetic alignment task (``papers/rocktaschel2016/alignment.py``): Table 1's models at
+#: the paper's k, learning which premise word the hypothesis names.
+ALIGN_HPARAMS = {
+    "model": "word_by_word",
+    "k": 100,
+    "embedding_dim": 50,
+    "hand_on": "cell",
+    "attend_delimiter": False,
+    "dropout": 0.0,
+    "num_words": 12,
+    "min_premise_words": 3,
+    "premise_words": 6,
+    "hypothesis_words": 2,
+    "train_examples": 32000,
+    "dev_examples": 2000,
+    "test_examples": 2000,
+    "data_seed": 2016,
+    "optimizer": "adam",
+    "learning_rate": 3e-3,
+    "batch_size": 32,
+    "epochs": 2,
+    "train_steps": 0,
+    "patience": 0,
+    "clip_norm": 0.0,
+}
+
+for _row, _model in (("align_attention", "attention"), ("align_word_by_word", "word_by_word")):
+    registry.register(registry.Experiment(
+        name=f"rocktaschel2016/{_row}",
+        task="papers.rocktaschel2016.alignment:AlignmentTask",
+        dataset="synthetic",
+        metric="accuracy",
+        hparams={**ALIGN_HPARAMS, "model": _model},
+        description=f"{_model.replace('_', '-')} attention on a synthetic task that needs the "
+                    "premise word matching a hypothesis word",
+        table_metrics=("match_weight",),
     ))

@@ -7,17 +7,18 @@ Every model reads word vectors through :class:`WordInputs` (Section 3: fixed pre
 vectors, trained vectors for the training-set words without one, a linear projection to ``k``).
 With premise ``P`` (``L`` words) and hypothesis ``H`` (``N - L`` words):
 
-- ``conditional`` (2.2): an LSTM reads the premise; a second LSTM (the same one if ``shared``)
-  reads a delimiter and the hypothesis, its memory cell starting from the premise LSTM's last
-  cell state ``c_L`` and its hidden state from zeros (the paper initialises only the memory).
-  The representation is the last output ``h_N``.
+- ``conditional`` (2.2): an LSTM (Eqs. 1-6) reads the premise; a second LSTM (the same one if
+  ``shared``) reads a delimiter and the hypothesis, its memory cell starting from the premise
+  LSTM's last cell state ``c_L`` and its hidden state from zeros (the paper initialises only
+  the memory; ``hand_on`` chooses otherwise). The representation is the last output ``h_N``.
 - ``attention`` (2.3): as ``conditional``, then with the premise outputs ``Y = [h_1 … h_L]``::
 
       M  = tanh(W^y Y + W^h h_N ⊗ e_L)        α = softmax(wᵀ M)        r = Y αᵀ
       h* = tanh(W^p r + W^x h_N)
 
-- ``word_by_word`` (2.4): attention at every step ``t`` of the second LSTM (the delimiter's
-  step included), with a memory ``r_t`` of what was attended (``r_0 = 0``)::
+- ``word_by_word`` (2.4): attention weights ``α_t`` for every word ``x_t`` of the hypothesis
+  (the delimiter's step does not attend unless ``attend_delimiter``), with a memory ``r_t`` of
+  what was attended (zero before the first attending step)::
 
       M_t = tanh(W^y Y + (W^h h_t + W^r r_{t-1}) ⊗ e_L)    α_t = softmax(wᵀ M_t)
       r_t = Y α_tᵀ + tanh(W^t r_{t-1})                      h*  = tanh(W^p r_N + W^x h_N)
@@ -41,6 +42,14 @@ from the first one's last state.
 
 Dropout (the paper tunes its rate but does not say where it goes): on the projected word
 vectors and on the representation before the classifier.
+
+Two choices the paper leaves open or that ablations test (``results/rocktaschel2016.md``):
+
+- ``hand_on``, what the second LSTM starts from: ``"cell"`` (the paper: ``c_0 = c_L``,
+  ``h_0 = 0``), ``"state"`` (``c_0 = c_L`` and ``h_0 = h_L``) or ``"none"`` (zeros: the
+  premise reaches the hypothesis only through the attention; attention models only).
+- ``attend_delimiter``: the word-by-word attention also attends at the delimiter's step (an
+  extra first row of weights, and ``r`` updated there).
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ from layers.recurrence import masked_recurrence
 
 MODELS = ("bowman_lstm", "conditional", "attention", "word_by_word")
 CELLS = ("lstm", "gru")
+#: What the second recurrent layer starts from (see the module docstring).
+HAND_ON = ("cell", "state", "none")
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -146,22 +157,27 @@ class EntailmentModel(keras.Model):
         two_way: read both ways and concatenate (Section 2.5).
         dropout: the dropout rate.
         output_tanh: a tanh on the three logits (the literal reading of Section 2.2).
+        hand_on: the second layer's initial state, ``"cell"`` (the paper), ``"state"`` or
+            ``"none"`` (module docstring).
+        attend_delimiter: word-by-word attention attends at the delimiter's step too.
 
     Call args:
-        inputs: ``{"premise": ids [batch, L], "hypothesis": ids [batch, N - L]}``, 0-padded,
+        inputs: ``{"premise": ids [batch, L], "hypothesis": ids [batch, H]}``, 0-padded,
             without the delimiter.
 
     Returns:
         ``{"logits": [batch, 3]}``, with ``"attention"``: ``[batch, L]`` (``attention``) or
-        ``[batch, 1 + N - L, L]`` (``word_by_word``: a row for the delimiter and for each
-        hypothesis word), and with ``two_way`` also ``"attention_reverse"`` (the premise
-        attending over the hypothesis, the hypothesis read first).
+        ``[batch, H, L]`` (``word_by_word``: a row for each hypothesis word; ``[batch, 1 + H,
+        L]`` with ``attend_delimiter``, the delimiter's row first), and with ``two_way`` also
+        ``"attention_reverse"`` (the premise attending over the hypothesis, the hypothesis read
+        first). Padded columns are exactly 0; a padded hypothesis row repeats the last real one.
     """
 
     def __init__(self, model: str, vocab_size: int, input_dim: int, delimiter_id: int,
                  k: int = 100, cell: str = "lstm", shared: bool = False, two_way: bool = False,
                  dropout: float = 0.0, output_tanh: bool = False,
-                 trainable_rows: Sequence[int] = (), **kwargs):
+                 trainable_rows: Sequence[int] = (), hand_on: str = "cell",
+                 attend_delimiter: bool = False, **kwargs):
         super().__init__(**kwargs)
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
@@ -169,6 +185,14 @@ class EntailmentModel(keras.Model):
             raise ValueError(f"unknown cell {cell!r}; valid: {', '.join(CELLS)}")
         if two_way and model not in ("attention", "word_by_word"):
             raise ValueError("two_way needs model='attention' or 'word_by_word'")
+        if hand_on not in HAND_ON:
+            raise ValueError(f"unknown hand_on {hand_on!r}; valid: {', '.join(HAND_ON)}")
+        if hand_on == "none" and model not in ("attention", "word_by_word"):
+            raise ValueError("hand_on='none' needs model='attention' or 'word_by_word' (the "
+                             "premise would not reach the classifier)")
+        if attend_delimiter and model != "word_by_word":
+            raise ValueError("attend_delimiter needs model='word_by_word'")
+        self.hand_on, self.attend_delimiter = hand_on, bool(attend_delimiter)
         self.kind, self.k, self.cell, self.shared = model, int(k), cell, bool(shared)
         self.two_way, self.dropout_rate, self.output_tanh = bool(two_way), dropout, output_tanh
         self.vocab_size, self.input_dim = int(vocab_size), int(input_dim)
@@ -199,16 +223,24 @@ class EntailmentModel(keras.Model):
         return keras.layers.LSTM(self.k, return_sequences=True, return_state=True, name=name)
 
     def _read(self, layer, x, mask, initial=None):
-        """``(outputs [B, T, k], last h, state to hand on)``."""
+        """``(outputs [B, T, k], last h, last c)``; ``c`` is ``None`` for the GRU.
+
+        The LSTM is Eqs. (1)-(6), ``keras.layers.LSTM``."""
         if self.cell == "gru":
             outputs, h = layer(x, mask=mask, initial_state=initial)
-            return outputs, h, h
+            return outputs, h, None
         outputs, h, c = layer(x, mask=mask, initial_state=initial)
         return outputs, h, c
 
-    def _hand_on(self, state):
-        """The second recurrent layer's initial state: the memory cell, hidden state zero."""
-        return state if self.cell == "gru" else [ops.zeros_like(state), state]
+    def _hand_on(self, h, c):
+        """The second recurrent layer's initial state from the first one's last ``h``, ``c``
+        (``hand_on``; ``None``: zeros). The GRU has no memory cell: ``"cell"`` and
+        ``"state"`` both hand on its ``h``."""
+        if self.hand_on == "none":
+            return None
+        if self.cell == "gru":
+            return h
+        return [h if self.hand_on == "state" else ops.zeros_like(h), c]
 
     def _pair(self, first_ids, second_ids, training):
         """One direction: ``(representation, attention or None)``."""
@@ -219,25 +251,27 @@ class EntailmentModel(keras.Model):
         first_mask, second_mask = first_ids > 0, second_ids > 0
         x1 = self.drop(self.words(first_ids), training=training)
         x2 = self.drop(self.words(second_ids), training=training)
-        premise, _, state = self._read(self.first, x1, first_mask)
-        hypothesis, h_n, _ = self._read(self.second, x2, second_mask, self._hand_on(state))
+        premise, h_l, c_l = self._read(self.first, x1, first_mask)               # Eq. (1)-(6)
+        hypothesis, h_n, _ = self._read(self.second, x2, second_mask, self._hand_on(h_l, c_l))
         if self.kind == "conditional":
             return h_n, None
         if self.kind == "attention":
-            r, alpha = self.attention(h_n, premise, mask=first_mask)          # Eq. 7-9
-            return ops.tanh(self.w_p(r) + self.w_x(h_n)), alpha               # Eq. 10
-        keys = self.attention.project_keys(premise)                           # W^y Y, once
+            r, alpha = self.attention(h_n, premise, mask=first_mask)        # Eq. (7), (8), (9)
+            return ops.tanh(self.w_p(r) + self.w_x(h_n)), alpha             # Eq. (10)
+        if not self.attend_delimiter:               # the first attending step: the first word
+            hypothesis, second_mask = hypothesis[:, 1:], second_mask[:, 1:]
+        keys = self.attention.project_keys(premise)                         # W^y Y, once
         queries = ops.transpose(self.attention.project_query(hypothesis), (1, 0, 2))
 
-        def step(query_t, r, constants):                                      # Eq. 11-13
-            context, alpha = self.attention.attend(query_t + self.w_r(r), keys, premise,
-                                                   first_mask)
-            return alpha, context + ops.tanh(self.w_t(r))
+        def step(query_t, r, constants):
+            context, alpha = self.attention.attend(query_t + self.w_r(r), keys,   # Eq. (11), (12)
+                                                   premise, first_mask)
+            return alpha, context + ops.tanh(self.w_t(r))                   # Eq. (13)
 
         r0 = ops.zeros_like(h_n)
         alphas, _, r_n = masked_recurrence(step, queries, r0,
                                            mask=ops.transpose(second_mask, (1, 0)))
-        return (ops.tanh(self.w_p(r_n) + self.w_x(h_n)),                       # Eq. 14
+        return (ops.tanh(self.w_p(r_n) + self.w_x(h_n)),                     # Eq. (14)
                 ops.transpose(alphas, (1, 0, 2)))
 
     def call(self, inputs, training=False):
@@ -271,7 +305,8 @@ class EntailmentModel(keras.Model):
                        "k": self.k, "cell": self.cell, "shared": self.shared,
                        "two_way": self.two_way, "dropout": self.dropout_rate,
                        "output_tanh": self.output_tanh,
-                       "trainable_rows": self.words.trainable_rows})
+                       "trainable_rows": self.words.trainable_rows, "hand_on": self.hand_on,
+                       "attend_delimiter": self.attend_delimiter})
         return config
 
 

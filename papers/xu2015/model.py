@@ -14,7 +14,7 @@ e_ti  = f_att(a_i, h_{t-1}) = wᵀ tanh(W_a a_i + b + W_h h_{t-1}) + c    (4; ca
 ẑ_t   = β_t Σ_i α_ti a_i,   β_t = σ(f_β(h_{t-1}))                        (6, 13; §4.2.1)
 i, f, o, g = σ, σ, σ, tanh of T(E y_{t-1}, h_{t-1}, ẑ_t)                (1)
 c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)                         (2, 3)
-p(y_t) ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t))                   (7, with capgen.py's tanh)
+p(y_t) ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z ẑ_t))                   (7, capgen.py's tanh)
 c_0 = tanh(f_init,c(mean_i a_i)),  h_0 = tanh(f_init,h(mean_i a_i))      (§3.1.2)
 ```
 
@@ -28,10 +28,11 @@ layer and on the tanh's output (``capgen.py``'s ``use_dropout``).
 
 - ``"soft"`` (§4.2): the context is the expectation ``Σ_i α_ti a_i``.
 - ``"hard"`` (§4.1): in training, one location ``s_t ~ Multinoulli(α_t)`` per step; with
-  probability 0.5 per image the expected context is used instead (the code draws this once
-  per mini-batch; the paper says "for a given image"). The model returns what the REINFORCE
-  estimator needs: ``log α_t(s_t)``, the entropy of ``α_t`` and which images sampled. At test
-  time the expected context is used (``capgen.py``'s default for decoding).
+  probability 0.5 the expected context is used instead, drawn per image (``coin="image"``, the
+  paper's "for a given image") or once per mini-batch (``coin="batch"``, ``capgen.py``). The
+  model returns what the REINFORCE estimator needs: ``log α_t(s_t)``, the entropy of ``α_t``
+  and which images sampled. At test time the expected context is used (``capgen.py``'s default
+  for decoding).
 - ``"gru"``: the course's lab (the TensorFlow image-captioning tutorial) with its bugs fixed:
   the features go through a ReLU layer, Bahdanau attention from the previous hidden state, a
   GRU (Cho et al.'s, reset before the recurrent product) on ``[context; E y_{t-1}]`` whose
@@ -49,6 +50,7 @@ from layers.additive_attention import AdditiveAttention
 from layers.recurrence import masked_recurrence
 
 KINDS = ("soft", "hard", "gru")
+COINS = ("image", "batch")
 
 
 @keras.saving.register_keras_serializable(package="keras_papers")
@@ -64,12 +66,17 @@ class CaptionDecoder(keras.Model):
         attention_units: the attention MLP's hidden size (``capgen.py`` uses ``D``).
         dropout: the dropout rate.
         start_id: the id of ``<start>`` (its embedding is the zero vector).
+        coin: ``"image"`` or ``"batch"``: what the hard attention's 0.5 coin is drawn for.
         seed: seed of the hard attention's samples.
 
     Call args:
         inputs: ``{"features": [B, L, D], "caption_in": [B, T]}``; ``caption_in`` is
-            ``<start> y_1 … y_{T-1}``, 0-padded (teacher forcing).
+            ``<start> y_1 … y_{T-1}``, 0-padded (teacher forcing). Padded steps (token 0)
+            leave the state unchanged and their outputs are not used by the loss.
         training: dropout, and sampling for ``"hard"``.
+        draws: hard attention in training only: ``(gumbel [B, T, L], sampled [B])`` to use
+            instead of drawing them (Gumbel noise that picks ``s_t = argmax(log α_t + g_t)``,
+            and whether each image samples), so a caller can fix the samples.
 
     Returns:
         ``{"logits": [B, T, K], "attention": [B, T, L]}`` (and for ``"hard"`` in training
@@ -78,10 +85,13 @@ class CaptionDecoder(keras.Model):
 
     def __init__(self, kind: str, vocab_size: int, feature_dim: int, *, embedding_dim: int = 256,
                  units: int = 512, attention_units: int = 512, dropout: float = 0.5,
-                 start_id: int = 2, seed: int | None = None, **kwargs):
+                 start_id: int = 2, coin: str = "image", seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"unknown decoder kind {kind!r}; valid: {', '.join(KINDS)}")
+        if coin not in COINS:
+            raise ValueError(f"unknown coin {coin!r}; valid: {', '.join(COINS)}")
+        self.coin = coin
         self.kind, self.vocab_size, self.feature_dim = kind, int(vocab_size), int(feature_dim)
         self.embedding_dim, self.units = int(embedding_dim), int(units)
         self.attention_units, self.dropout_rate = int(attention_units), float(dropout)
@@ -178,26 +188,27 @@ class CaptionDecoder(keras.Model):
         return self._logits(embedded, h, context), state, {"attention": alpha}
 
     # ------------------------------------------------------------------------------ teacher forcing
-    def call(self, inputs, training=False):
+    def draw(self, batch, steps, locations):
+        """The hard attention's random draws: Gumbel noise ``[B, T, L]`` and the coin ``[B]``
+        (True: the image samples a location; False: it uses the expected context)."""
+        uniform = keras.random.uniform((batch, steps, locations), 1e-6, 1.0 - 1e-6,
+                                       seed=self.sample_seed)
+        coin = keras.random.uniform((batch if self.coin == "image" else 1,),
+                                    seed=self.sample_seed) < 0.5
+        return -ops.log(-ops.log(uniform)), ops.broadcast_to(coin, (batch,))
+
+    def call(self, inputs, training=False, draws=None):
         tokens = ops.cast(inputs["caption_in"], "int32")
         state, constants = self.start(inputs["features"], training)
         embedded = self._previous(tokens)                                         # [B, T, m]
-        batch, steps = ops.shape(tokens)[0], ops.shape(tokens)[1]
         hard = self.kind == "hard" and training
         per_step = [ops.transpose(embedded, (1, 0, 2))]
         if hard:
-            locations = ops.shape(constants[0])[1]
-            # Gumbel noise for s_t ~ Multinoulli(α_t), and a coin per image: expected context
-            # with probability 0.5 (§4.1). Tests may fix both ("gumbel" [B, T, L], "sampled").
-            if "gumbel" in inputs:
-                gumbel = ops.transpose(ops.cast(inputs["gumbel"], "float32"), (1, 0, 2))
-                sampled = ops.cast(inputs["sampled"], "bool")
-            else:
-                uniform = keras.random.uniform((steps, batch, locations), 1e-6, 1.0 - 1e-6,
-                                               seed=self.sample_seed)
-                gumbel = -ops.log(-ops.log(uniform))
-                sampled = keras.random.uniform((batch,), seed=self.sample_seed) < 0.5
-            per_step.append(gumbel)
+            if draws is None:
+                draws = self.draw(ops.shape(tokens)[0], ops.shape(tokens)[1],
+                                  ops.shape(constants[0])[1])
+            gumbel, sampled = ops.cast(draws[0], "float32"), ops.cast(draws[1], "bool")
+            per_step.append(ops.transpose(gumbel, (1, 0, 2)))
 
         def cell(xs, state, _):
             embedded_t, extra = xs[0], ()
@@ -236,5 +247,5 @@ class CaptionDecoder(keras.Model):
                        "feature_dim": self.feature_dim, "embedding_dim": self.embedding_dim,
                        "units": self.units, "attention_units": self.attention_units,
                        "dropout": self.dropout_rate, "start_id": self.start_id,
-                       "seed": self.seed})
+                       "coin": self.coin, "seed": self.seed})
         return config

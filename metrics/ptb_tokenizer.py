@@ -10,7 +10,7 @@ read-only site-packages and lets concurrent processes share the folder. :func:`t
 same options on a file in a private temporary directory, then applies the same punctuation
 filter, without editing the installed package.
 
-Without a Java runtime (:func:`~papers.xu2015.java_runtime.find_java`), :func:`python_tokenize`
+Without a Java runtime (:func:`~metrics.java_runtime.find_java`), :func:`python_tokenize`
 mimics PTBTokenizer for caption text: identical tokens for ordinary captions (checked on all
 40,460 Flickr8k captions); rare constructs such as emoticons, URLs or unusual abbreviations may
 differ.
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 from pycocoevalcap.tokenizer import ptbtokenizer as _ptb_module
 
-from papers.xu2015.java_runtime import LINE_BREAKS, find_java, stderr_tail
+from metrics.java_runtime import LINE_BREAKS, find_java, stderr_tail
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Caption metrics (papers/xu2015/caption_metrics.py) against coco-caption's definitions.
+"""Caption metrics (metrics/captions.py) against coco-caption's definitions.
 
 The Java tests need a Java runtime (the CI script installs one); they fail, never skip, without it.
 """
@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from papers.xu2015 import caption_metrics as cm, ptb_tokenizer
+from metrics import captions as cm, ptb_tokenizer
 
 # A small fixed corpus: 4 images with 2 to 5 references. img1's hypothesis (9 tokens) is as far
 # from a 10-token as from an 8-token reference (coco-caption then takes the shorter), img3's is
@@ -351,3 +351,60 @@ def test_python_tokenisation_matches_the_jar_on_flickr8k(java, data_dir):
     python = cm.tokenize_captions(captions, java=None)
     differences = [(c, j, p) for c, j, p in zip(captions, jar, python) if j != p]
     assert not differences, f"{len(differences)} captions differ, e.g. {differences[:3]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrap intervals over the images
+# ---------------------------------------------------------------------------------------------
+
+def _flickr_corpus(data_dir, n=60):
+    from datasets.flickr8k import read_captions
+
+    captions, _ = read_captions(os.path.join(data_dir, "flickr8k", "text", "Flickr8k.token.txt"))
+    names = sorted(captions)[:n]
+    # hypotheses: another image's first caption, so every score is small but not zero
+    return ({k: captions[k][1:] for k in names},
+            {k: captions[names[(i + 1) % n]][0] for i, k in enumerate(names)},
+            {k: captions[k][0] for k in names})
+
+
+def test_bleu_from_summed_image_statistics_equals_coco_caption(scorer, data_dir):
+    for refs, hyps in (_flickr_corpus(data_dir)[:2], (REFS, HYPS)):
+        ids = list(refs)
+        gts, res = scorer._tokenize(ids, refs, hyps)
+        stats = cm.bleu_statistics(gts, res)
+        assert stats.shape == (len(ids), 10)
+        expected, _ = cm.Bleu(4).compute_score(gts, res, verbose=0)
+        np.testing.assert_allclose(cm.corpus_bleu(stats), expected, rtol=1e-12)
+        # a resample with repeats is the corpus that holds those images that many times
+        rows = [0, 0, 2, 1]
+        repeated = {n: gts[i] for n, i in enumerate(rows)}
+        again, _ = cm.Bleu(4).compute_score(repeated, {n: res[i] for n, i in enumerate(rows)},
+                                            verbose=0)
+        np.testing.assert_allclose(cm.corpus_bleu(stats[rows]), again, rtol=1e-12)
+
+
+def test_meteor_of_a_resample_is_the_jar_s_score_of_that_corpus(scorer, data_dir):
+    refs, hyps, _ = _flickr_corpus(data_dir, n=6)
+    ids = list(refs)
+    gts, res = scorer._tokenize(ids, refs, hyps)
+    meteor = scorer._start_meteor()
+    stats = meteor.statistics([res[i][0] for i in gts], [gts[i] for i in gts])
+    rows = [3, 3, 0, 5, 1, 1]
+    direct = meteor.score([res[i][0] for i in rows], [gts[i] for i in rows])[0]
+    assert meteor.evaluate([stats[i] for i in rows])[0] == pytest.approx(direct, abs=1e-12)
+
+
+def test_intervals_hold_the_score_and_shrink_with_more_images(scorer, data_dir):
+    small, large = (_flickr_corpus(data_dir, n) for n in (30, 120))
+    widths = []
+    for refs, hyps, _ in (small, large):
+        scores = scorer.score(refs, hyps)
+        intervals = scorer.intervals(refs, hyps, resamples=200, seed=3)
+        assert set(intervals) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "CIDEr",
+                                  "ROUGE-L"}
+        for name, (low, high) in intervals.items():
+            assert low < high and low <= scores[name] + 1e-9 <= high + 2e-9, name
+        widths.append(intervals["BLEU-1"][1] - intervals["BLEU-1"][0])
+        assert intervals == scorer.intervals(refs, hyps, resamples=200, seed=3)  # seeded
+    assert widths[1] < widths[0]

@@ -11,8 +11,8 @@ timeout, and is stopped explicitly (:meth:`MeteorProcess.close`). Line breaks an
 separator ``|||`` are removed from every caption before it reaches the jar.
 
 The process needs several seconds to start (it loads a paraphrase table), so
-:class:`papers.xu2015.caption_metrics.CaptionScorer` keeps one between calls. Captions are
-scored as given: tokenise them first (:mod:`papers.xu2015.ptb_tokenizer`), as coco-caption does.
+:class:`metrics.captions.CaptionScorer` keeps one between calls. Captions are
+scored as given: tokenise them first (:mod:`metrics.ptb_tokenizer`), as coco-caption does.
 
 Example:
 
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 
 from pycocoevalcap.meteor import meteor as _meteor_module
 
-from papers.xu2015.java_runtime import LINE_BREAKS, stderr_tail
+from metrics.java_runtime import LINE_BREAKS, stderr_tail
 
 # The jar ships next to the module that wraps it (pycocoevalcap is a namespace package).
 METEOR_JAR = os.path.join(os.path.dirname(os.path.abspath(_meteor_module.__file__)),
@@ -116,18 +116,30 @@ class MeteorProcess:
             raise RuntimeError(f"METEOR answered {answer[:80]!r} where a score was "
                                "expected") from None
 
-    def score(self, hypotheses: Sequence[str],
-              references: Sequence[Sequence[str]]) -> tuple[float, list[float]]:
-        """Corpus METEOR and per-image scores for tokenised captions (as ``compute_score``)."""
+    def statistics(self, hypotheses: Sequence[str],
+                   references: Sequence[Sequence[str]]) -> list[str]:
+        """METEOR's sufficient statistics of each (hypothesis, references) pair, as the jar's
+        ``SCORE`` command returns them (one line of numbers each)."""
         statistics = []
         for hypothesis, refs in zip(hypotheses, references, strict=True):
             hypothesis = _meteor_text(hypothesis)
             self._send(" ||| ".join(("SCORE", " ||| ".join(_meteor_text(r) for r in refs),
                                      hypothesis)))
             statistics.append(self._receive())
+        return statistics
+
+    def evaluate(self, statistics: Sequence[str]) -> tuple[float, list[float]]:
+        """The jar's ``EVAL`` of a list of statistics: the corpus score (from the summed
+        statistics, as METEOR 1.5 aggregates) and the score of each line. A list with repeats
+        (a bootstrap resample) is scored as that corpus."""
         self._send("EVAL" + "".join(f" ||| {stats}" for stats in statistics))
         per_image = [self._number() for _ in statistics]
         return self._number(), per_image
+
+    def score(self, hypotheses: Sequence[str],
+              references: Sequence[Sequence[str]]) -> tuple[float, list[float]]:
+        """Corpus METEOR and per-image scores for tokenised captions (as ``compute_score``)."""
+        return self.evaluate(self.statistics(hypotheses, references))
 
     def close(self) -> None:
         """Stops the Java process (end of input, then kill after 10 s) and releases its pipes."""

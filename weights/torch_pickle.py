@@ -1,4 +1,4 @@
-"""A restricted reader of PyTorch ``state_dict`` files that needs no PyTorch.
+"""A restricted reader of PyTorch files that needs no PyTorch: state dicts and TorchScript.
 
 ``torch.save(model.state_dict(), path)`` writes a pickle whose tensors point into raw storages.
 :func:`read_state_dict` reads both formats PyTorch writes: the legacy one (torch < 1.6: magic
@@ -6,11 +6,21 @@ number, protocol version, system info, the pickled dict, the storage list, then 
 bytes) and the zip archive of torch >= 1.6 (``<name>/data.pkl`` and ``<name>/data/<key>``),
 little-endian only, and returns plain numpy arrays.
 
+``torch.jit.save`` writes a TorchScript archive: the same zip layout, but ``data.pkl`` holds the
+module tree, each module an object of a class ``__torch__.<module>.<Class>`` whose attributes are
+its tensors, its submodules and plain values (the code in ``code/`` is never read).
+:func:`read_torchscript_tensors` walks that tree and returns every tensor under its dotted
+attribute path, in the order the modules were created.
+
 Unpickling can call any importable function, so loading an untrusted ``.pth`` with ``pickle``
 (or ``torch.load`` without ``weights_only``) can run arbitrary code. This reader's unpickler
 resolves only the three kinds of name a state dict of tensors needs:
 ``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` (which here builds a reference
-to a storage, not a tensor) and the ``torch.*Storage`` types. Any other name, a persistent id
+to a storage, not a tensor) and the ``torch.*Storage`` types; in a TorchScript archive also
+``torch._utils._rebuild_parameter``, the typed-list constructors of ``torch.jit._pickle`` and
+the ``__torch__.*`` module classes, each of which
+becomes an inert attribute holder (:class:`ScriptObject`) whose methods are never looked up.
+Any other name, a persistent id
 that is not a storage, a storage view (torch < 1.0), a big-endian file, an entry that is not a
 tensor or a truncated file raises :class:`CheckpointError`, naming the file; nothing from the
 file is ever called.
@@ -21,6 +31,8 @@ Example:
 state = read_state_dict("efficientnet-lite0-57934424.pth")
 state["_conv_stem.weight"].shape    # (32, 3, 3, 3), a writable float32 numpy array
 read_state_dict("evil.pth")         # CheckpointError: evil.pth: refusing to load posix.system: …
+tensors = read_torchscript_tensors("default_1.pt")
+tensors["net.layers.conv.weight"].shape     # (32, 3, 3, 3)
 ```
 """
 
@@ -80,12 +92,49 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, bac
     return _TensorRef(storage, int(storage_offset), tuple(map(int, size)), tuple(map(int, stride)))
 
 
-class _StateDictUnpickler(pickle.Unpickler):
-    """Unpickles a state dict, allowing only the globals a state dict of tensors needs."""
+def _rebuild_parameter(data, requires_grad, backward_hooks, *state) -> _TensorRef:
+    del requires_grad, backward_hooks, state
+    if not isinstance(data, _TensorRef):
+        raise pickle.UnpicklingError("a parameter that is not a tensor")
+    return data
 
-    def __init__(self, file, path: str):
+
+#: TorchScript's typed-list constructors (``torch.jit._pickle``); each returns its list.
+_SCRIPT_LISTS = ("build_intlist", "build_doublelist", "build_boollist", "build_tensorlist")
+
+
+class ScriptObject:
+    """A TorchScript module read from an archive: only its pickled attributes, no behaviour.
+
+    ``type_name`` is the module's class (``__torch__.inceptionv3.Conv2dLayer``); ``attributes``
+    its attributes in the archive's order (tensors as references, submodules as
+    :class:`ScriptObject`, plain values as they are).
+    """
+
+    type_name = "ScriptObject"
+
+    def __init__(self):
+        self.attributes: dict[str, Any] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"{self.type_name}: state is not a dict of attributes")
+        self.attributes = dict(state)
+
+
+def _script_class(qualified_name: str) -> type:
+    return type("ScriptObject", (ScriptObject,), {"type_name": qualified_name})
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+    """Unpickles a state dict, allowing only the globals a state dict of tensors needs (and,
+    with ``script_modules``, the module classes of a TorchScript archive as
+    :class:`ScriptObject`)."""
+
+    def __init__(self, file, path: str, script_modules: bool = False):
         super().__init__(file)
         self.path = path
+        self.script_modules = script_modules
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str) -> Any:
@@ -95,6 +144,13 @@ class _StateDictUnpickler(pickle.Unpickler):
             return _rebuild_tensor_v2
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name, np.dtype(_STORAGE_DTYPES[name]))
+        if self.script_modules:
+            if (module, name) == ("torch._utils", "_rebuild_parameter"):
+                return _rebuild_parameter
+            if module == "torch.jit._pickle" and name in _SCRIPT_LISTS:
+                return list  # List[int] and the like, pickled as build_intlist([...])
+            if module.startswith("__torch__.") or module == "__torch__":
+                return _script_class(f"{module}.{name}")
         raise CheckpointError(self.path, f"refusing to load {module}.{name}: a state dict of "
                               "tensors needs only collections.OrderedDict, "
                               "torch._utils._rebuild_tensor_v2 and torch.*Storage")
@@ -162,6 +218,51 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     return state
 
 
+def read_torchscript_tensors(path: str) -> dict[str, np.ndarray]:
+    """Reads every tensor of a TorchScript archive without PyTorch and without running its code.
+
+    Args:
+        path: a file written by ``torch.jit.save`` (a zip archive, little-endian).
+
+    Returns:
+        ``{dotted attribute path: numpy array}`` for every tensor attribute of every module, in
+        the archive's order (a module's attributes in the order they were set, depth first),
+        e.g. ``"net.layers.mixed.conv.weight"``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CheckpointError: not a TorchScript archive, a name outside the allowed ones, a storage
+            missing or truncated; the message names the file.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such TorchScript file")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise CheckpointError(path, "not a TorchScript archive (not a zip file)")
+        root, _ = _read_zip(data, path, script_modules=True)
+    except CheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, zipfile.BadZipFile) as e:
+        raise CheckpointError(path, f"not a readable TorchScript archive ({e})") from None
+    if not isinstance(root, ScriptObject):
+        raise CheckpointError(path, f"holds a {type(root).__name__}, not a TorchScript module")
+    tensors: dict[str, np.ndarray] = {}
+    stack = [("", root)]
+    while stack:
+        prefix, module = stack.pop()
+        children = []
+        for name, value in module.attributes.items():
+            if isinstance(value, _TensorRef):
+                tensors[prefix + name] = _materialize(value, path, prefix + name)
+            elif isinstance(value, ScriptObject):
+                children.append((f"{prefix}{name}.", value))
+        stack.extend(reversed(children))
+    return tensors
+
+
 def _read_legacy(data: bytes, path: str) -> tuple[Any, dict[str, _Storage]]:
     f = io.BytesIO(data)
     if _PlainUnpickler(f, path).load() != _LEGACY_MAGIC:
@@ -188,7 +289,8 @@ def _read_legacy(data: bytes, path: str) -> tuple[Any, dict[str, _Storage]]:
     return obj, unpickler.storages
 
 
-def _read_zip(data: bytes, path: str) -> tuple[Any, dict[str, _Storage]]:
+def _read_zip(data: bytes, path: str, script_modules: bool = False
+              ) -> tuple[Any, dict[str, _Storage]]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -197,7 +299,8 @@ def _read_zip(data: bytes, path: str) -> tuple[Any, dict[str, _Storage]]:
         names = set(archive.namelist())
         if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder") != b"little":
             raise CheckpointError(path, "big-endian checkpoints are not supported")
-        unpickler = _StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), path)
+        unpickler = _StateDictUnpickler(io.BytesIO(archive.read(pickles[0])), path,
+                                        script_modules)
         obj = unpickler.load()
         for key, storage in unpickler.storages.items():
             if f"{prefix}data/{key}" not in names:

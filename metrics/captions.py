@@ -6,13 +6,13 @@ This module runs that code, as packaged on PyPI as ``pycocoevalcap==1.2``:
 
 - both references and hypotheses are tokenised with the Stanford PTBTokenizer jar it ships
   (CoreNLP 3.4.1, ``-preserveLines -lowerCase``), after which the tokens in its ``PUNCTUATIONS``
-  list are removed (:mod:`papers.xu2015.ptb_tokenizer`);
+  list are removed (:mod:`metrics.ptb_tokenizer`);
 - BLEU-1..4 (Papineni et al. 2002; corpus level, clipped counts over all references, "closest"
   effective reference length), CIDEr (Vedantam et al. 2015; coco-caption's "CIDEr" is the CIDEr-D
   variant: clipped n-gram counts, a Gaussian length penalty with sigma 6, times 10) and ROUGE-L
   (Lin 2004, beta 1.2) come from its Python scorers;
 - METEOR 1.5 (Denkowski and Lavie 2014) comes from the jar it ships, with its command line
-  (``-l en -norm``) and its line protocol (:mod:`papers.xu2015.meteor`).
+  (``-l en -norm``) and its line protocol (:mod:`metrics.meteor`).
 
 The package's two Java wrappers are replaced by equivalents, without editing the installed
 package: the tokenizer runs in a private temporary directory instead of the package's folder,
@@ -21,13 +21,22 @@ and METEOR's Java process answers under a timeout and is stopped explicitly: bef
 is closed. Line breaks and the field separator ``|||`` are removed from every caption before it
 reaches a jar. The two modules above say why in detail.
 
-Without a Java runtime (:func:`find_java`, from :mod:`papers.xu2015.java_runtime`) neither jar
+Without a Java runtime (:func:`find_java`, from :mod:`metrics.java_runtime`) neither jar
 can run: BLEU, CIDEr and ROUGE-L are then computed on a pure-Python tokenisation that mimics
 PTBTokenizer for caption text (identical tokens for ordinary captions; rare constructs such as
 emoticons, URLs or unusual abbreviations may differ), and METEOR is reported as unavailable.
 
 Note that CIDEr's document frequencies come from the references being scored, so CIDEr depends on
 the whole evaluated set: score a split in one call, never batch by batch.
+
+**Uncertainty over the test images** (:meth:`CaptionScorer.intervals`): a percentile bootstrap
+(:mod:`metrics.bootstrap`) that recomputes each corpus metric on resampled image sets. BLEU is
+recomputed exactly from each image's sufficient statistics (:func:`bleu_statistics`,
+:func:`corpus_bleu`: test length, closest reference length, n-gram guesses and clipped
+matches, summed over the resample); METEOR by the jar's own aggregation of the resample's
+segment statistics (``EVAL``); ROUGE-L is coco-caption's mean of per-image scores, and so is
+CIDEr, whose document frequencies are kept at those of the whole scored set (recomputing them
+per resample would count a repeated image's references twice).
 
 :func:`find_java` and :func:`tokenize_captions` are importable from here as well.
 
@@ -48,18 +57,22 @@ with CaptionScorer() as scorer:         # keeps METEOR's Java process between ca
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
 
+import numpy as np
 from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
 # find_java and tokenize_captions are also part of this module's interface.
-from papers.xu2015.java_runtime import find_java
-from papers.xu2015.meteor import MeteorProcess
-from papers.xu2015.ptb_tokenizer import jar_tokenize, python_tokenize, tokenize_captions
+from metrics import bootstrap
+from metrics.java_runtime import find_java
+from metrics.meteor import MeteorProcess
+from metrics.ptb_tokenizer import jar_tokenize, python_tokenize, tokenize_captions
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +232,44 @@ def score_captions(references: Mapping[Hashable, Sequence[str]],
         return scorer.score(references, hypotheses, metrics)
 
 
+def bleu_statistics(gts: Mapping, res: Mapping, n: int = 4) -> np.ndarray:
+    """Per image, BLEU's sufficient statistics as coco-caption's ``BleuScorer`` counts them.
+
+    Args:
+        gts, res: tokenised references and ``[hypothesis]`` per id (coco-caption's format).
+        n: the longest n-gram.
+
+    Returns:
+        float64 ``[images, 2 + 2n]``: hypothesis length, the closest reference length (ties to
+        the shorter), then n-gram counts of the hypothesis (``guess``) for 1..n, then their
+        clipped matches (``correct``) for 1..n.
+    """
+    scorer = BleuScorer(n=n)
+    for key in gts:
+        scorer += (res[key][0], gts[key])
+    rows = []
+    for comps in scorer.ctest:
+        reflen = min((abs(length - comps["testlen"]), length) for length in comps["reflen"])[1]
+        rows.append([comps["testlen"], reflen, *comps["guess"], *comps["correct"]])
+    return np.asarray(rows, np.float64)
+
+
+def corpus_bleu(statistics: np.ndarray, n: int = 4) -> list[float]:
+    """BLEU-1..n of a corpus from :func:`bleu_statistics` rows (summed), coco-caption's formula:
+    the geometric mean of the clipped n-gram precisions times the brevity penalty."""
+    small, tiny = 1e-9, 1e-15
+    total = statistics.sum(axis=0)
+    testlen, reflen, guess, correct = total[0], total[1], total[2:2 + n], total[2 + n:]
+    bleus, product = [], 1.0
+    for k in range(n):
+        product *= (correct[k] + tiny) / (guess[k] + small)
+        bleus.append(product ** (1.0 / (k + 1)))
+    ratio = (testlen + tiny) / (reflen + small)
+    if ratio < 1:
+        bleus = [b * math.exp(1 - 1 / ratio) for b in bleus]
+    return bleus
+
+
 class CaptionScorer:
     """Scores caption sets repeatedly, keeping METEOR's Java process between calls.
 
@@ -324,6 +375,40 @@ class CaptionScorer:
             for key in _GROUP_KEYS[group]:
                 scores[key] = raw[key]
         return scores
+
+    def intervals(self, references: Mapping[Hashable, Sequence[str]],
+                  hypotheses: Mapping[Hashable, str], *, resamples: int = bootstrap.RESAMPLES,
+                  seed: int = 0, level: float = bootstrap.LEVEL
+                  ) -> dict[str, tuple[float, float] | None]:
+        """Percentile-bootstrap intervals over the images (see the module docstring).
+
+        Returns:
+            ``{"BLEU-1" .. "BLEU-4", "METEOR", "CIDEr", "ROUGE-L": (low, high)}`` in the papers'
+            scale (x100); ``None`` for METEOR without Java.
+        """
+        ids, _ = _validate(references, hypotheses, METRICS)
+        samples = bootstrap.resample_indices(len(ids), resamples, seed)
+        with self._lock:
+            meteor = self._start_meteor() if self._java is not None else None
+            gts, res = self._tokenize(ids, references, hypotheses)
+            order = list(gts)
+            bleu = bleu_statistics(gts, res)
+            per_image = {"CIDEr": np.asarray(Cider().compute_score(gts, res)[1], np.float64),
+                         "ROUGE-L": np.asarray(Rouge().compute_score(gts, res)[1], np.float64)}
+            values: dict[str, list[float]] = {f"BLEU-{k + 1}": [] for k in range(4)}
+            for rows in samples:
+                for k, value in enumerate(corpus_bleu(bleu[rows])):
+                    values[f"BLEU-{k + 1}"].append(100.0 * value)
+            for name, scores in per_image.items():
+                values[name] = list(100.0 * scores[samples].mean(axis=1))
+            if meteor is not None:
+                stats = meteor.statistics([res[i][0] for i in order], [gts[i] for i in order])
+                values["METEOR"] = [100.0 * meteor.evaluate([stats[i] for i in rows])[0]
+                                    for rows in samples]
+        out: dict[str, tuple[float, float] | None] = {
+            name: bootstrap.percentile_interval(v, level) for name, v in values.items()}
+        out.setdefault("METEOR", None)
+        return out
 
     def _tokenize(self, ids, references, hypotheses):
         """coco-caption's ``gts`` and ``res``: index -> tokenised references / [hypothesis]."""

@@ -31,8 +31,8 @@ conv5_4 grid; the only 14 × 14 maps of Lite0 at 224 are its stage-5 outputs (11
 the 672-channel expansion inside block 6a, both less semantic and, for the expansion, not a
 block output.
 
-The state dict is read by :func:`~papers.xu2015.torch_state_dict.read_state_dict`
-(:mod:`papers.xu2015.torch_state_dict`), a restricted reader that needs no PyTorch and never
+The state dict is read by :func:`~weights.torch_pickle.read_state_dict`
+(:mod:`weights.torch_pickle`), a restricted reader that needs no PyTorch and never
 runs code from the file: it reads both PyTorch formats (the packaged file is in the legacy one)
 and raises :class:`CheckpointError` for anything but tensors (both names are importable from
 here too).
@@ -52,7 +52,7 @@ lite0.classifier(images).shape     # (1, 1000) ImageNet logits
 Comparison with the PyTorch reference (in an environment that has ``torch`` and
 ``efficientnet-lite-pytorch``)::
 
-    PYTHONPATH=. python -m papers.xu2015.efficientnet_lite0 --compare_with_torch \\
+    PYTHONPATH=. python -m weights.efficientnet_lite0 --compare_with_torch \\
         --data_dir /path/to/data
 """
 
@@ -73,7 +73,7 @@ import keras_hub
 import numpy as np
 
 # Also part of this module's interface: callers catch efficientnet_lite0.CheckpointError.
-from papers.xu2015.torch_state_dict import CheckpointError, read_state_dict
+from weights.torch_pickle import CheckpointError, read_state_dict
 
 IMAGE_SIZE = 224
 FEATURE_LAYER = "top_activation"
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     from datasets.paths import resolve_data_dir
 
     parser = argparse.ArgumentParser(
-        prog="python -m papers.xu2015.efficientnet_lite0",
+        prog="python -m weights.efficientnet_lite0",
         description="Converts EfficientNet-Lite0, prints ImageNet top-5 for some Flickr8k "
                     "images and optionally compares with the PyTorch reference.")
     parser.add_argument("images", nargs="*", help="JPEG files (default: --num_images Flickr8k "

@@ -1,8 +1,8 @@
 """The Java runtime that coco-caption's two jars need, and what their wrappers share.
 
 The MS COCO caption evaluation code (Chen et al. 2015, ``pycocoevalcap==1.2``) runs two Java
-programs: the Stanford PTBTokenizer (:mod:`papers.xu2015.ptb_tokenizer`) and METEOR 1.5
-(:mod:`papers.xu2015.meteor`). :func:`find_java` finds a ``java`` executable that actually runs
+programs: the Stanford PTBTokenizer (:mod:`metrics.ptb_tokenizer`) and METEOR 1.5
+(:mod:`metrics.meteor`). :func:`find_java` finds a ``java`` executable that actually runs
 (``JAVA_HOME`` first, then ``PATH``). Both wrappers feed their jar one item a line and report a
 failed process with the end of its stderr: :data:`LINE_BREAKS` and :func:`stderr_tail` are
 those two shared pieces.
