@@ -26,22 +26,18 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 from absl import app, flags
 
+from datasets.paths import resolve_data_dir
+from training import settings
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("experiment", "devlin2019/sst2", "A devlin2019 single-sentence experiment.")
-flags.DEFINE_string("data_dir", os.environ.get("KERAS_PAPERS_DATA_DIR"), "The raw datasets.")
-flags.DEFINE_string("params", None, "The run's --params, as given to train.py.")
+# The suite's own settings (training.settings), as train.py declares them; the experiment is a
+# devlin2019 single-sentence one.
+settings.define_flags(["experiment", "data_dir", "params"],
+                      defaults={"experiment": "devlin2019/sst2"})
 flags.DEFINE_string("output_dir", None, "Where train.jsonl, dev.jsonl and run.json go.")
 flags.mark_flag_as_required("output_dir")
-
-
-def selected_rows(num_rows: int, limit: int, seed: int) -> np.ndarray:
-    """The rows a subset of ``limit`` keeps (all when ``limit`` is 0 or not smaller)."""
-    if 0 < limit < num_rows:
-        return np.sort(np.random.default_rng(seed).permutation(num_rows)[:limit])
-    return np.arange(num_rows)
 
 
 def main(argv):
@@ -52,17 +48,18 @@ def main(argv):
 
     experiment = registry.get(FLAGS.experiment)
     params = experiment.params_with_overrides(FLAGS.params)
-    task = experiment.make_task(params, FLAGS.data_dir, "")
+    data_dir = resolve_data_dir(FLAGS.data_dir)
+    task = experiment.make_task(params, data_dir, "")
     if task.text_keys != ("text",):
         raise app.UsageError(f"{FLAGS.experiment} classifies text pairs; this exports single "
                              "sentences")
     identity = task.data_identity()
     for split, limit_key in (("train", "train_examples"), ("dev", "eval_examples")):
-        loaded = datasets.load(task.dataset_name, split, FLAGS.data_dir)
-        rows = selected_rows(loaded.num_rows, int(params[limit_key]), int(params["subset_seed"]))
+        loaded = datasets.load(task.dataset_name, split, data_dir)
+        rows = loaded.subset(int(params[limit_key]), int(params["subset_seed"]))
         if loaded.fingerprint(rows) != identity[split]:
             raise RuntimeError(f"the {split} rows selected here are not the ones "
-                               f"{type(task).__name__} uses: update selected_rows()")
+                               f"{type(task).__name__} uses")
         lines = [json.dumps({"sentence": loaded.columns["text"][i],
                              "label": int(loaded.columns["label"][i])}) for i in rows]
         io.atomic_write_text(os.path.join(FLAGS.output_dir, f"{split}.jsonl"),
