@@ -102,4 +102,6 @@ def fused_lstm_recurrence(projected, h0, c0, recurrent_kernel):
 
         return (states, h_last, c_last), grad
 
-    return run(projected, h0, c0, recurrent_kernel)
+    # A variable read inside ``run`` would make eager ``tf.custom_gradient`` ask for its
+    # gradient separately (``variables=``); as a tensor input, ``grad`` returns it as ``d_u``.
+    return run(projected, h0, c0, tf.convert_to_tensor(recurrent_kernel))
