@@ -162,8 +162,11 @@ class LanguageModel(keras.Model):
                                                 embeddings_initializer=init, name="embedding")
         self.drops = [keras.layers.Dropout(self.dropout, name=f"dropout_{n}")
                       for n in range(self.num_layers + 1)]
-        self.lstms = [ZarembaLSTM(self.units, self.init_scale, name=f"lstm_{n + 1}")
-                      for n in range(self.num_layers)]
+        # One attribute per layer: tf.train.Checkpoint does not follow a Keras 3 layer's list
+        # attributes, and the run's checkpoints must hold every weight.
+        for n in range(self.num_layers):
+            setattr(self, f"lstm_{n + 1}",
+                    ZarembaLSTM(self.units, self.init_scale, name=f"lstm_{n + 1}"))
         if self.tied:
             self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer=init,
                                                name="output_bias")
@@ -179,6 +182,11 @@ class LanguageModel(keras.Model):
                 initializer="zeros", trainable=False, name="carried_state",
                 aggregation="only_first_replica")
 
+
+    @property
+    def lstms(self) -> list[ZarembaLSTM]:
+        """The LSTM layers, bottom first."""
+        return [getattr(self, f"lstm_{n + 1}") for n in range(self.num_layers)]
     def zero_state(self, batch_size):
         """The state every stream starts from: zeros ``[batch, L, 2, units]``."""
         return ops.zeros((batch_size, self.num_layers, 2, self.units), self.compute_dtype)
