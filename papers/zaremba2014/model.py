@@ -182,11 +182,11 @@ class LanguageModel(keras.Model):
                 initializer="zeros", trainable=False, name="carried_state",
                 aggregation="only_first_replica")
 
-
     @property
     def lstms(self) -> list[ZarembaLSTM]:
         """The LSTM layers, bottom first."""
         return [getattr(self, f"lstm_{n + 1}") for n in range(self.num_layers)]
+
     def zero_state(self, batch_size):
         """The state every stream starts from: zeros ``[batch, L, 2, units]``."""
         return ops.zeros((batch_size, self.num_layers, 2, self.units), self.compute_dtype)
