@@ -236,6 +236,7 @@ def test_the_train_step_carries_the_state_and_resets_it_at_the_start_of_an_epoch
         assert float(out["loss"]) == pytest.approx(loss, rel=1e-5)  # per token
 
 
+@pytest.mark.slow
 def test_the_counting_corpus_is_learned(tmp_path):
     result = _train(tmp_path, "learn", epochs=6, learning_rate=1.0, clip_norm=5.0,
                     config={"steps_per_loop": 20})
@@ -246,6 +247,7 @@ def test_the_counting_corpus_is_learned(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_ends_with_the_weights_and_carried_state_of_an_uninterrupted_one(
         tmp_path):
     """7 steps straight, or 3 steps (mid-epoch, carried state non-zero) then 4 more, with
@@ -263,6 +265,7 @@ def test_a_resumed_run_ends_with_the_weights_and_carried_state_of_an_uninterrupt
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
 
 
+@pytest.mark.slow
 def test_one_and_two_replicas_follow_the_same_trajectory(tmp_path):
     one = tf.distribute.MirroredStrategy(["/cpu:0"])
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
@@ -285,6 +288,7 @@ def _cli(*args, data_dir):
                           text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_generate_from_the_command_line(data_dir, tmp_path):
     run = tmp_path / "lm"
     out = _cli("train.py", "--experiment=zaremba2014/imdb_small", f"--model_dir={run}",
