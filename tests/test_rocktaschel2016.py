@@ -180,6 +180,19 @@ def test_two_way_uses_one_set_of_weights():
     np.testing.assert_allclose(swapped["attention_reverse"], straight["attention"], atol=1e-6)
 
 
+
+@pytest.mark.parametrize("kind", ["bowman_lstm", "word_by_word"])
+def test_a_checkpoint_of_the_model_holds_every_weight(kind, tmp_path):
+    """The best checkpoint holds the model alone: every weight must be in it, Bowman et al.'s
+    tanh layers included (tf.train.Checkpoint does not follow a list of layers)."""
+    model = EntailmentModel(kind, vocab_size=VOCAB, input_dim=DIM, delimiter_id=DELIM, k=K)
+    ids = tf.constant([[3, 4]], tf.int32)
+    model({"premise": ids, "hypothesis": ids})
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    saved = [k for k in tf.train.load_checkpoint(path).get_variable_to_shape_map()
+             if k.startswith("model/")]
+    assert len(saved) == len(model.weights), sorted(saved)
+
 #: Table 1's |θ|M, in thousands as printed.
 TABLE_1 = {"lstm_bowman": 221, "conditional_shared_k100": 111, "conditional_shared_k159": 252,
            "conditional_k116": 252, "attention": 242, "attention_two_way": 242,

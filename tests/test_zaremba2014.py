@@ -88,6 +88,17 @@ def test_the_lstm_layer_equals_keras_lstm_with_the_gates_reordered():
     assert ours.get_config()["units"] == 6
 
 
+
+def test_a_checkpoint_of_the_model_holds_every_weight(tmp_path):
+    """The best checkpoint holds the model alone: every weight must be in it, the LSTMs'
+    included (tf.train.Checkpoint does not follow a list of layers)."""
+    model = LanguageModel(50, 8, num_layers=2, dropout=0.2, carried_streams=4)
+    model({"tokens": tf.zeros([1, 1], tf.int32)})
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    saved = [k for k in tf.train.load_checkpoint(path).get_variable_to_shape_map()
+             if k.startswith("model/")]
+    assert len(saved) == len(model.weights) == 10, sorted(saved)
+
 def test_the_hand_written_backward_pass_equals_automatic_differentiation():
     x = tf.constant(np.random.default_rng(0).normal(size=(3, 6, 4)).astype("float32"))
     h0, c0 = (tf.constant(np.random.default_rng(n).normal(size=(3, 5)).astype("float32"))
