@@ -161,13 +161,31 @@ def _progress_variables() -> dict[str, tf.Variable]:
 
 
 def build_model(task: Task, static_shapes: bool = False) -> keras.Model:
-    """``task.build_model()``, called once on a dev batch if it has no weights yet."""
+    """``task.build_model()``, called once on a dev batch if it has no weights yet; every
+    weight must be in the model's checkpoint (:func:`check_checkpointed`)."""
     model = task.build_model()
     if not model.built:
         features, _, _ = next(iter(task.dataset("dev", batch_size=2, training=False, seed=0,
                                                 static_shapes=static_shapes)))
         model(features, training=False)
+    check_checkpointed(model)
     return model
+
+
+def check_checkpointed(model: keras.Model) -> None:
+    """Refuses a model whose weights ``tf.train.Checkpoint(model=model)`` would not save.
+
+    Keras 3 does not hand TensorFlow's checkpoints the layers a model keeps in a Python list
+    or dict: their weights would be neither saved nor restored, so a resumed run or the best
+    checkpoint would silently hold freshly initialised values there.
+    """
+    checkpoint = tf.train.Checkpoint(model=model)  # the view holds only a weak reference
+    reached = {id(trackable) for trackable in tf.train.TrackableView(checkpoint).descendants()}
+    missing = [w.path for w in model.weights if id(w) not in reached]
+    if missing:
+        raise ValueError(f"{type(model).__name__}: {len(missing)} weights are not in its "
+                         f"checkpoint ({', '.join(missing[:4])}, ...): a layer held only in a "
+                         "list or dict attribute is not tracked; assign it to an attribute")
 
 
 def _read(variable) -> Any:

@@ -215,6 +215,9 @@ class EntailmentModel(keras.Model):
                     getattr(self, dense).build((None, k))
         self.hidden = [keras.layers.Dense(200, activation="tanh", name=f"tanh_{i}")
                        for i in range(3 if model == "bowman_lstm" else 0)]
+        for i, dense in enumerate(self.hidden):
+            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
+            setattr(self, f"tanh_{i}", dense)
         self.classifier = keras.layers.Dense(3, name="classifier")
 
     def _recurrent(self, name: str):
