@@ -102,6 +102,9 @@ class ClassificationHead(keras.layers.Layer):
                                kernel_initializer=keras.initializers.TruncatedNormal(
                                    stddev=self.initializer_range))
             for i, d in enumerate(self.hidden_dims)]
+        for i, dense in enumerate(self._hidden):
+            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
+            setattr(self, f"hidden_{i}", dense)
         self._output = keras.layers.Dense(
             self.num_classes, name="logits", dtype="float32",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range))

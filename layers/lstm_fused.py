@@ -102,6 +102,6 @@ def fused_lstm_recurrence(projected, h0, c0, recurrent_kernel):
 
         return (states, h_last, c_last), grad
 
-    # A variable read inside ``run`` would make eager ``tf.custom_gradient`` ask for its
-    # gradient separately (``variables=``); as a tensor input, ``grad`` returns it as ``d_u``.
+    # a tensor, not the variable: custom_gradient must not see a variable read inside ``run``
+    # (the read outside it carries the gradient to the variable)
     return run(projected, h0, c0, tf.convert_to_tensor(recurrent_kernel))

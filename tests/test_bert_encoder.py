@@ -273,3 +273,13 @@ def test_malformed_checkpoints_raise_errors_naming_the_file(tmp_path):
     assert "does not exist" in _error(tmp_path / "nowhere" / "ckpt")
     with pytest.raises(ValueError, match="unknown encoder"):
         encoders.resolve_encoder("no_such_encoder")
+
+
+def test_a_head_with_hidden_layers_is_checkpointed_whole():
+    """Every dense layer of the head is in the model's checkpoint (they are kept in a list)."""
+    from training import loop
+
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, ClassificationHead(3, hidden_dims=(5, 4))(inputs))
+    loop.check_checkpointed(model)
+    assert len(model.weights) == 6

@@ -523,3 +523,35 @@ def test_evaluation_batches_of_different_lengths_share_one_trace():
     again, _ = evaluate("dev", final=True)
     assert metrics == again and metrics["examples"] == len(lengths)
     assert len(traces) == 1 and traces[0].as_list() == [2, None]  # lengths 1-9, one trace
+
+
+def test_a_model_whose_weights_a_checkpoint_would_miss_is_refused(tmp_path):
+    """Keras 3 does not hand TensorFlow's checkpoints the layers kept in a list."""
+    import keras
+
+    class Listed(keras.Model):
+        def __init__(self, attributes: bool):
+            super().__init__()
+            self.first = keras.layers.Dense(3)
+            self.rest = [keras.layers.Dense(3, name=f"rest_{i}") for i in range(2)]
+            if attributes:
+                for i, dense in enumerate(self.rest):
+                    setattr(self, f"rest_{i}", dense)
+
+        def call(self, x):
+            for dense in [self.first, *self.rest]:
+                x = dense(x)
+            return x
+
+    for attributes in (False, True):
+        model = Listed(attributes)
+        model(tf.zeros([1, 3]))
+        path = tf.train.Checkpoint(model=model).save(str(tmp_path / f"ckpt_{attributes}"))
+        saved = [k for k in tf.train.load_checkpoint(path).get_variable_to_shape_map()
+                 if k.startswith("model/")]
+        assert len(saved) == (6 if attributes else 2)
+        if attributes:
+            loop.check_checkpointed(model)
+        else:
+            with pytest.raises(ValueError, match=r"4 weights are not in its checkpoint"):
+                loop.check_checkpointed(model)

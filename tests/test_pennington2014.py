@@ -295,35 +295,39 @@ def vectors_file(tmp_path):
     return str(path)
 
 
-def run_explore(capsys, *args):
-    """``explore.main`` in this process; returns (status, stdout, stderr)."""
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["explore.py", *args])
-    try:
-        status = explore.main(["explore.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
+def explore_with(capsys, monkeypatch, vectors_file, *args):
+    return run_explore(capsys, monkeypatch, f"--vectors={vectors_file}", *args)
+
+
+def run_explore(capsys, monkeypatch, *args):
+    """``explore.main`` in this process, on flags of its own (other programs' flags live in
+    ``flags.FLAGS``); returns (status, stdout, stderr)."""
+    own = flags.FlagValues()
+    explore.define_flags(own)
+    own(["explore.py", *args])
+    monkeypatch.setattr(explore, "FLAGS", own)
+    status = explore.main(["explore.py"])
     out = capsys.readouterr()
     return status, out.out, out.err
 
 
-def test_explore_answers(capsys, vectors_file, tmp_path):
-    status, out, _ = run_explore(capsys, f"--vectors={vectors_file}", "--neighbours=king",
-                                 "--k=2")
+def test_explore_answers(capsys, monkeypatch, vectors_file, tmp_path):
+    status, out, _ = explore_with(capsys, monkeypatch, vectors_file, "--neighbours=king",
+                                  "--k=2")
     assert status == 0 and out.splitlines()[1].split()[:2] == ["1", "prince"]
-    status, out, _ = run_explore(capsys, f"--vectors={vectors_file}",
-                                 "--similarity=man,king;king,queen")
+    status, out, _ = explore_with(capsys, monkeypatch, vectors_file,
+                                  "--similarity=man,king;king,queen")
     assert status == 0 and out.splitlines()[0] == "cos('man', 'king') = +0.7071"
-    status, out, _ = run_explore(capsys, f"--vectors={vectors_file}",
-                                 "--analogy=man,king,woman", "--method=mul", "--k=1")
+    status, out, _ = explore_with(capsys, monkeypatch, vectors_file,
+                                  "--analogy=man,king,woman", "--method=mul", "--k=1")
     assert status == 0 and "3CosMul" in out and out.splitlines()[1].split()[1] == "queen"
-    status, out, _ = run_explore(capsys, f"--vectors={vectors_file}", "--orientation=fine",
-                                 "--positive=good", "--negative=bad")
+    status, out, _ = explore_with(capsys, monkeypatch, vectors_file, "--orientation=fine",
+                                  "--positive=good", "--negative=bad")
     expected = cos(HAND["fine"], HAND["good"]) - cos(HAND["fine"], HAND["bad"])
     assert status == 0 and out.splitlines()[-1].split()[:2] == ["fine", f"{expected:+.4f}"]
     png = tmp_path / "words.png"
-    status, out, _ = run_explore(capsys, f"--vectors={vectors_file}", f"--output={png}",
-                                 "--plot=man,king,woman,queen;apple,good,bad")
+    status, out, _ = explore_with(capsys, monkeypatch, vectors_file, f"--output={png}",
+                                  "--plot=man,king,woman,queen;apple,good,bad")
     assert status == 0 and out.startswith(f"wrote {png}: PCA of 7 unit vectors") and png.exists()
 
 
@@ -346,9 +350,10 @@ def test_explore_answers(capsys, vectors_file, tmp_path):
     (["--neighbours=man", "--vectors=glove-6b-100d"], "glove-6b-100d: word vectors not found: "
                                                       "give a file, or one of glove-6b-50d"),
 ])
-def test_explore_mistakes_are_one_line(capsys, vectors_file, tmp_path, args, message):
+def test_explore_mistakes_are_one_line(capsys, monkeypatch, vectors_file, tmp_path, args,
+                                       message):
     args = [a.replace("OUT", str(tmp_path / "x.png")) for a in args]
-    status, out, err = run_explore(capsys, f"--vectors={vectors_file}", *args)
+    status, out, err = explore_with(capsys, monkeypatch, vectors_file, *args)
     message = message.replace("VECTORS", vectors_file)
     assert status == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith("explore.py: error: ") or ": error: " in err

@@ -337,3 +337,21 @@ def test_train_evaluate_and_generate_from_the_command_line(data_dir, tmp_path):
     assert out.returncode == 2 and "--temperature=0.0: must be a positive number" in out.stderr
     out = _cli("evaluate.py", f"--model_dir={run}", "--decoding=beam", data_dir=data_dir)
     assert out.returncode == 2 and "--decoding apply to --predict" in out.stderr
+
+
+def test_every_weight_is_checkpointed_and_no_two_start_equal(tmp_path):
+    """Every weight goes into the checkpoint (the LSTMs are kept in a list) and the two
+    LSTM matrices of one shape are drawn independently."""
+    from training import loop
+
+    model = LanguageModel(40, 8, carried_streams=2)
+    model({"tokens": tf.zeros([1, 2], tf.int32)})
+    loop.check_checkpointed(model)
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    other = LanguageModel(40, 8, carried_streams=2)
+    other({"tokens": tf.zeros([1, 2], tf.int32)})
+    tf.train.Checkpoint(model=other).restore(path).assert_consumed()
+    for a, b in zip(model.weights, other.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    values = [np.asarray(w).tobytes() for w in model.trainable_weights]
+    assert len(set(values)) == len(values)

@@ -140,6 +140,22 @@ def load_best(model: keras.Model, model_dir: str) -> str | None:
     return best
 
 
+def check_checkpointed(model: keras.Model) -> None:
+    """Refuses a model whose weights ``tf.train.Checkpoint(model=model)`` would not save.
+
+    Keras 3 does not hand TensorFlow's checkpoints the layers a model keeps in a Python list
+    or dict: their weights would be neither saved nor restored, so a resumed run or the best
+    checkpoint would silently hold freshly initialised values there.
+    """
+    checkpoint = tf.train.Checkpoint(model=model)  # the view holds only a weak reference
+    reached = {id(trackable) for trackable in tf.train.TrackableView(checkpoint).descendants()}
+    missing = [w.path for w in model.weights if id(w) not in reached]
+    if missing:
+        raise ValueError(f"{type(model).__name__}: {len(missing)} weights are not in its "
+                         f"checkpoint ({', '.join(missing[:4])}, ...): a layer held only in a "
+                         "list or dict attribute is not tracked; assign it to an attribute")
+
+
 def step_of(path: str) -> int:
     """The step a checkpoint was saved at (its number)."""
     return int(path.rsplit("-", 1)[-1])

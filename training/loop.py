@@ -60,11 +60,13 @@ from training.distribute import make_train_loop
 from training.evaluation import make_evaluator
 from training.params import check_params
 from training.progress import Progress
+from training.checkpoints import check_checkpointed
 from training.run import (Run, RunResult, TrainingDiverged, build_model, mean_since,
                           restore_best, start)
 from training.settings import RunConfig, default_cache_dir
 
 __all__ = ["RunConfig", "RunResult", "Training", "TrainingDiverged", "build_model",
+           "check_checkpointed",
            "default_cache_dir", "make_evaluator", "make_train_loop", "restore_best", "train"]
 
 

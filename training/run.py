@@ -57,12 +57,14 @@ class RunResult:
 
 
 def build_model(task: Task, static_shapes: bool = False) -> keras.Model:
-    """``task.build_model()``, called once on a dev batch if it has no weights yet."""
+    """``task.build_model()``, called once on a dev batch if it has no weights yet; every
+    weight must be in the model's checkpoint (:func:`training.checkpoints.check_checkpointed`)."""
     model = task.build_model()
     if not model.built:
         request = DataRequest("dev", batch_size=2, static_shapes=static_shapes)
         features, _, _ = next(iter(task.dataset(request)))
         model(features, training=False)
+    checkpoints.check_checkpointed(model)
     return model
 
 

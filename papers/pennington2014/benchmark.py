@@ -22,12 +22,19 @@ from absl import app, flags
 
 from training import cli
 
-flags.DEFINE_list("vectors", ["glove-6b-50d", "word2vec-googlenews-300d-26k",
-                              "word2vec-googlenews-300d-13k"],
-                  "vector sets (names or files), comma-separated")
-flags.DEFINE_integer("restrict", 30000, "the vocabulary: the first N words of each set (0: all)")
-flags.DEFINE_list("methods", ["add", "mul"], "analogy methods: add (3CosAdd), mul (3CosMul)")
-flags.DEFINE_string("output_json", None, "also write the results here")
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_list("vectors", ["glove-6b-50d", "word2vec-googlenews-300d-26k",
+                                  "word2vec-googlenews-300d-13k"],
+                      "vector sets (names or files), comma-separated", flag_values=flag_values)
+    flags.DEFINE_integer("restrict", 30000,
+                         "the vocabulary: the first N words of each set (0: all)",
+                         flag_values=flag_values)
+    flags.DEFINE_list("methods", ["add", "mul"], "analogy methods: add (3CosAdd), mul (3CosMul)",
+                      flag_values=flag_values)
+    flags.DEFINE_string("output_json", None, "also write the results here", flag_values=flag_values)
 
 FLAGS = flags.FLAGS
 
@@ -66,4 +73,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -25,23 +25,38 @@ from training import cli
 
 ACTIONS = ("neighbours", "similarity", "analogy", "orientation", "plot")
 
-flags.DEFINE_string("vectors", "glove-6b-50d", "glove-6b-50d, word2vec-googlenews-300d-26k, "
-                    "word2vec-googlenews-300d-13k, or a vectors file")
-flags.DEFINE_list("neighbours", None, "words whose nearest neighbours (by cosine) to print")
-flags.DEFINE_string("similarity", None, "pairs 'w1,w2;w3,w4': print their cosines")
-flags.DEFINE_string("analogy", None, "'a,b,c' (a is to b as c is to ?), several joined by ';'")
-flags.DEFINE_enum("method", "add", ["add", "mul"], "analogies by 3CosAdd or 3CosMul")
-flags.DEFINE_list("orientation", None, "words whose semantic orientation (SO-A, cosine) to print")
-flags.DEFINE_list("positive", None, "positive seed words (default: Turney & Littman's seven)")
-flags.DEFINE_list("negative", None, "negative seed words (default: Turney & Littman's seven)")
-flags.DEFINE_string("plot", None, "words to picture in 2-D; groups (one colour each) joined "
-                    "by ';'")
-flags.DEFINE_enum("projection", "pca", ["pca", "tsne"], "the picture's projection")
-flags.DEFINE_string("output", None, "the PNG that --plot writes")
-flags.DEFINE_integer("k", 10, "how many neighbours or answers")
-flags.DEFINE_integer("restrict", 0, "search only the first N words (0: all)")
-flags.DEFINE_integer("seed", 0, "t-SNE's seed")
-flags.DEFINE_float("perplexity", 0.0, "t-SNE's perplexity (0: min(30, (words - 1) / 3))")
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_string("vectors", "glove-6b-50d", "glove-6b-50d, word2vec-googlenews-300d-26k, "
+                        "word2vec-googlenews-300d-13k, or a vectors file", flag_values=flag_values)
+    flags.DEFINE_list("neighbours", None, "words whose nearest neighbours (by cosine) to print",
+                      flag_values=flag_values)
+    flags.DEFINE_string("similarity", None, "pairs 'w1,w2;w3,w4': print their cosines",
+                        flag_values=flag_values)
+    flags.DEFINE_string("analogy", None, "'a,b,c' (a is to b as c is to ?), several joined by ';'",
+                        flag_values=flag_values)
+    flags.DEFINE_enum("method", "add", ["add", "mul"], "analogies by 3CosAdd or 3CosMul",
+                      flag_values=flag_values)
+    flags.DEFINE_list("orientation", None,
+                      "words whose semantic orientation (SO-A, cosine) to print",
+                      flag_values=flag_values)
+    flags.DEFINE_list("positive", None, "positive seed words (default: Turney & Littman's seven)",
+                      flag_values=flag_values)
+    flags.DEFINE_list("negative", None, "negative seed words (default: Turney & Littman's seven)",
+                      flag_values=flag_values)
+    flags.DEFINE_string("plot", None, "words to picture in 2-D; groups (one colour each) joined "
+                        "by ';'", flag_values=flag_values)
+    flags.DEFINE_enum("projection", "pca", ["pca", "tsne"], "the picture's projection",
+                      flag_values=flag_values)
+    flags.DEFINE_string("output", None, "the PNG that --plot writes", flag_values=flag_values)
+    flags.DEFINE_integer("k", 10, "how many neighbours or answers", flag_values=flag_values)
+    flags.DEFINE_integer("restrict", 0, "search only the first N words (0: all)",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "t-SNE's seed", flag_values=flag_values)
+    flags.DEFINE_float("perplexity", 0.0, "t-SNE's perplexity (0: min(30, (words - 1) / 3))",
+                       flag_values=flag_values)
 
 FLAGS = flags.FLAGS
 
@@ -177,4 +192,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -17,8 +17,15 @@ import os
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("runs_dir", "runs/rocktaschel2016", "The folder searched for results.json.")
-flags.DEFINE_string("split", "dev", "The split whose statistics are shown.")
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_string("runs_dir", "runs/rocktaschel2016", "The folder searched for results.json.",
+                        flag_values=flag_values)
+    flags.DEFINE_string("split", "dev", "The split whose statistics are shown.",
+                        flag_values=flag_values)
 
 #: statistic → column heading.
 COLUMNS = (("entropy", "entropy, nats"), ("first", "on position 0"),
@@ -66,4 +73,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

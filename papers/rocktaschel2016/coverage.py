@@ -18,11 +18,18 @@ from typing import Iterable
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR).")
-flags.DEFINE_list("embeddings", ["glove-6b-50d", "word2vec-googlenews-300d-26k"],
-                  "Word vector sources (names of datasets.word_vectors or files).")
-flags.DEFINE_integer("missing", 12, "Also print each source's most frequent words without a "
-                     "vector in train.")
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_string("data_dir", None, "The raw datasets (default: $KERAS_PAPERS_DATA_DIR).",
+                        flag_values=flag_values)
+    flags.DEFINE_list("embeddings", ["glove-6b-50d", "word2vec-googlenews-300d-26k"],
+                      "Word vector sources (names of datasets.word_vectors or files).",
+                      flag_values=flag_values)
+    flags.DEFINE_integer("missing", 12, "Also print each source's most frequent words without a "
+                         "vector in train.", flag_values=flag_values)
 
 
 def coverage(tokens: Iterable[str], vocabulary) -> dict[str, float]:
@@ -65,4 +72,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

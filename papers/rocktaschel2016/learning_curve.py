@@ -20,13 +20,20 @@ import statistics
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("runs_dirs", ["runs/rocktaschel2016/table",
-                                "runs/rocktaschel2016/learning_curve"],
-                  "Folders searched for results.json (runs with other hyperparameters, such as a "
-                  "grid search's, belong elsewhere: every run found is a point).")
-flags.DEFINE_string("output", "results/rocktaschel2016_learning_curve.png", "The PNG to write.")
-flags.DEFINE_list("experiments", ["conditional_shared_k100", "attention", "word_by_word"],
-                  "Rows to plot.")
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_list("runs_dirs", ["runs/rocktaschel2016/table",
+                                    "runs/rocktaschel2016/learning_curve"],
+                      "Folders searched for results.json (runs with other hyperparameters, such as "
+                      "a grid search's, belong elsewhere: every run found is a point).",
+                      flag_values=flag_values)
+    flags.DEFINE_string("output", "results/rocktaschel2016_learning_curve.png", "The PNG to write.",
+                        flag_values=flag_values)
+    flags.DEFINE_list("experiments", ["conditional_shared_k100", "attention", "word_by_word"],
+                      "Rows to plot.", flag_values=flag_values)
 
 
 def points(runs: list[dict], experiments: list[str]) -> dict[str, list[tuple[int, list[float]]]]:
@@ -89,4 +96,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -213,18 +213,12 @@ class EntailmentModel(keras.Model):
             for dense in ("w_p", "w_x", "w_r", "w_t"):
                 if hasattr(self, dense):
                     getattr(self, dense).build((None, k))
-        # One attribute per layer: tf.train.Checkpoint does not follow a Keras 3 layer's list
-        # attributes, and the run's checkpoints must hold every weight.
-        self.num_hidden = 3 if model == "bowman_lstm" else 0
-        for i in range(self.num_hidden):
-            setattr(self, f"tanh_{i}", keras.layers.Dense(200, activation="tanh",
-                                                          name=f"tanh_{i}"))
+        self.hidden = [keras.layers.Dense(200, activation="tanh", name=f"tanh_{i}")
+                       for i in range(3 if model == "bowman_lstm" else 0)]
+        for i, dense in enumerate(self.hidden):
+            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
+            setattr(self, f"tanh_{i}", dense)
         self.classifier = keras.layers.Dense(3, name="classifier")
-
-    @property
-    def hidden(self) -> list[keras.layers.Dense]:
-        """The tanh layers before the classifier (Bowman et al.'s LSTM row), bottom first."""
-        return [getattr(self, f"tanh_{i}") for i in range(self.num_hidden)]
 
     def _recurrent(self, name: str):
         if self.cell == "gru":

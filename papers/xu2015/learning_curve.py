@@ -21,10 +21,16 @@ import statistics
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("row", "flickr8k_soft", "The xu2015 row.")
-flags.DEFINE_list("runs_dirs", ["runs/xu2015/table", "runs/xu2015/learning_curve"],
-                  "Folders searched for results.json.")
-flags.DEFINE_string("output", "results/xu2015_learning_curve.png", "The PNG to write.")
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_string("row", "flickr8k_soft", "The xu2015 row.", flag_values=flag_values)
+    flags.DEFINE_list("runs_dirs", ["runs/xu2015/table", "runs/xu2015/learning_curve"],
+                      "Folders searched for results.json.", flag_values=flag_values)
+    flags.DEFINE_string("output", "results/xu2015_learning_curve.png", "The PNG to write.",
+                        flag_values=flag_values)
 FULL = 6000
 
 
@@ -97,4 +103,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

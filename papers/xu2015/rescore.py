@@ -38,9 +38,16 @@ def rescore(path: str, *, resamples: int = 1000, seed: int = 0) -> dict[str, Any
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("captions", None, "A captions_<split>.jsonl file written by a run.")
-flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples of the images.")
-flags.DEFINE_integer("seed", 0, "Seed of the bootstrap.")
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The program's flags, defined when it runs (importing the module for its functions
+    defines none, so several such modules can be imported in one process)."""
+    flags.DEFINE_string("captions", None, "A captions_<split>.jsonl file written by a run.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples of the images.",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "Seed of the bootstrap.", flag_values=flag_values)
 
 
 def main(argv):
@@ -61,4 +68,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

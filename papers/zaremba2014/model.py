@@ -19,7 +19,10 @@ from layers.recurrence import time_major_loop
 
 
 def uniform(scale: float) -> keras.initializers.Initializer:
-    """U(-scale, scale), the paper's initialisation of every parameter."""
+    """U(-scale, scale), the paper's initialisation of every parameter.
+
+    One initializer per weight: an unseeded Keras initializer draws its seed once, when it is
+    made, so one instance used for two weights of the same shape gives them equal values."""
     return keras.initializers.RandomUniform(-scale, scale)
 
 
@@ -74,13 +77,14 @@ class ZarembaLSTM(keras.layers.Layer):
         self.fused = bool(fused)
 
     def build(self, input_shape):
-        init = uniform(self.init_scale)
         four = 4 * self.units
-        self.kernel = self.add_weight(shape=(input_shape[-1], four), initializer=init,
-                                      name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, four), initializer=init,
+        self.kernel = self.add_weight(shape=(input_shape[-1], four),
+                                      initializer=uniform(self.init_scale), name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, four),
+                                                initializer=uniform(self.init_scale),
                                                 name="recurrent_kernel")
-        self.bias = self.add_weight(shape=(four,), initializer=init, name="bias")
+        self.bias = self.add_weight(shape=(four,), initializer=uniform(self.init_scale),
+                                    name="bias")
 
     def call(self, inputs, initial_state):
         projected = ops.einsum("btd,dk->tbk", inputs, self.kernel) + self.bias   # x_t W + b
@@ -157,22 +161,23 @@ class LanguageModel(keras.Model):
             int(num_layers)
         self.dropout, self.init_scale, self.tied = float(dropout), float(init_scale), bool(tied)
         self.carried_streams = int(carried_streams)
-        init = uniform(self.init_scale)
+        init = self.init_scale
         self.embedding = keras.layers.Embedding(self.vocab_size, self.units,
-                                                embeddings_initializer=init, name="embedding")
+                                                embeddings_initializer=uniform(init),
+                                                name="embedding")
         self.drops = [keras.layers.Dropout(self.dropout, name=f"dropout_{n}")
                       for n in range(self.num_layers + 1)]
-        # One attribute per layer: tf.train.Checkpoint does not follow a Keras 3 layer's list
-        # attributes, and the run's checkpoints must hold every weight.
-        for n in range(self.num_layers):
-            setattr(self, f"lstm_{n + 1}",
-                    ZarembaLSTM(self.units, self.init_scale, name=f"lstm_{n + 1}"))
+        self.lstms = [ZarembaLSTM(self.units, init, name=f"lstm_{n + 1}")
+                      for n in range(self.num_layers)]
+        for n, lstm in enumerate(self.lstms, start=1):
+            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
+            setattr(self, f"lstm_{n}", lstm)
         if self.tied:
-            self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer=init,
+            self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer=uniform(init),
                                                name="output_bias")
         else:
-            self.softmax = keras.layers.Dense(self.vocab_size, kernel_initializer=init,
-                                              bias_initializer=init, name="softmax")
+            self.softmax = keras.layers.Dense(self.vocab_size, kernel_initializer=uniform(init),
+                                              bias_initializer=uniform(init), name="softmax")
         self.carried_state = None
         if self.carried_streams:
             # Written by the training step with the state after each batch; one value for
@@ -181,11 +186,6 @@ class LanguageModel(keras.Model):
                 shape=(self.carried_streams, self.num_layers, 2, self.units),
                 initializer="zeros", trainable=False, name="carried_state",
                 aggregation="only_first_replica")
-
-    @property
-    def lstms(self) -> list[ZarembaLSTM]:
-        """The LSTM layers, bottom first."""
-        return [getattr(self, f"lstm_{n + 1}") for n in range(self.num_layers)]
 
     def zero_state(self, batch_size):
         """The state every stream starts from: zeros ``[batch, L, 2, units]``."""
