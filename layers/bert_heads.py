@@ -22,6 +22,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from layers.tracking import track_layers
+
 
 @keras.saving.register_keras_serializable(package="keras_papers")
 class MaskedMeanPooling(keras.layers.Layer):
@@ -102,9 +104,7 @@ class ClassificationHead(keras.layers.Layer):
                                kernel_initializer=keras.initializers.TruncatedNormal(
                                    stddev=self.initializer_range))
             for i, d in enumerate(self.hidden_dims)]
-        for i, dense in enumerate(self._hidden):
-            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
-            setattr(self, f"hidden_{i}", dense)
+        track_layers(self, self._hidden)  # in the checkpoint as hidden_0, hidden_1, ...
         self._output = keras.layers.Dense(
             self.num_classes, name="logits", dtype="float32",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range))

