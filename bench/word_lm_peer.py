@@ -149,14 +149,15 @@ def export() -> int:
     _, params = _params()
     task = _prepared_task(params)
     paths = corpus.write_text_corpus(FLAGS.corpus_dir, task.ids, task.vocab)
+    ids_of = {corpus.plain_token(token): i for i, token in enumerate(task.vocab.tokens)}
     for split, path in paths.items():  # read back as the example reads it (data.py)
         with open(path, encoding="utf8") as f:
             words = [w for line in f for w in line.split() + [corpus.EOS]]
-        if [task.vocab.token_id(w) for w in words] != task.ids[split].tolist():
+        if [ids_of[w] for w in words] != task.ids[split].tolist():
             raise RuntimeError(f"{path} does not read back as the suite's {split} tokens")
         print(f"{split}: {len(words)} tokens -> {path}")
     with open(os.path.join(FLAGS.corpus_dir, "vocab.txt"), "w", encoding="utf8") as f:
-        f.write("".join(t + "\n" for t in task.vocab.tokens))
+        f.write("".join(t + "\n" for t in ids_of))
     return 0
 
 

@@ -174,6 +174,17 @@ def test_batchify_and_the_text_files_read_back_as_pytorch_reads_them(tmp_path):
         corpus.batchify(ids, 6)
 
 
+def test_a_token_holding_what_str_split_splits_on_reads_back_as_one_token(tmp_path):
+    vocab = corpus.build_vocabulary([["a", "\x85", "a", "\x85"], ["b"]], size=6)
+    ids = corpus.encode([["a", "\x85", "b"], ["\x85"]], vocab)
+    paths = corpus.write_text_corpus(str(tmp_path), {"train": ids}, vocab)
+    read = [w for line in open(paths["train"], encoding="utf8") for w in line.split() + ["<eos>"]]
+    assert read == ["a", "<U+0085>", "b", "<eos>", "<U+0085>", "<eos>"]
+    clash = corpus.build_vocabulary([["\x85", "<U+0085>"]], size=5)
+    with pytest.raises(ValueError, match="written alike"):
+        corpus.write_text_corpus(str(tmp_path), {"train": corpus.encode([["a"]], clash)}, clash)
+
+
 def test_review_rows_are_nested_disjoint_and_fixed():
     small = corpus.review_rows("train", 100, train_examples=10, eval_examples=5, subset_seed=0)
     large = corpus.review_rows("train", 100, train_examples=30, eval_examples=5, subset_seed=0)

@@ -26,7 +26,10 @@ word-language-model example and ``replicate`` in Zaremba et al.'s ``data.lua`` d
 Plain text (:func:`write_text_corpus`): ``train.txt``, ``valid.txt`` and ``test.txt``, one
 review a line, tokens separated by spaces, out-of-vocabulary tokens written as ``<unk>``: the
 format of PyTorch's example (it appends ``<eos>`` to every line), so it reads exactly the
-suite's token sequence.
+suite's token sequence. The suite's tokenizer splits on ASCII and Unicode ``Z`` whitespace only;
+Python's ``str.split``, which the example uses, also splits on a few control characters (IMDB's
+reviews hold U+0085, Windows-1252's ellipsis, as a token of its own): :func:`plain_token` writes
+each such character as ``<U+0085>``, so every vocabulary token reads back as one token.
 """
 
 from __future__ import annotations
@@ -108,6 +111,11 @@ def reviews_of(ids: np.ndarray, vocab: text.Vocabulary) -> list[list[str]]:
     return [[tokens[i] for i in ids[s:e]] for s, e in zip(starts, ends)]
 
 
+def plain_token(token: str) -> str:
+    """``token`` as the text files write it: characters ``str.split`` splits on as ``<U+XXXX>``."""
+    return "".join(f"<U+{ord(c):04X}>" if c.isspace() else c for c in token)
+
+
 def write_text_corpus(directory: str, corpora: dict[str, np.ndarray],
                       vocab: text.Vocabulary) -> dict[str, str]:
     """Writes ``train.txt``, ``valid.txt``, ``test.txt`` (see the module docstring) atomically.
@@ -121,18 +129,19 @@ def write_text_corpus(directory: str, corpora: dict[str, np.ndarray],
         split → the path written.
 
     Raises:
-        ValueError: a token would not read back as one token (it holds whitespace that
-            Python's ``str.split`` splits on), or a corpus does not end with ``<eos>``.
+        ValueError: two tokens would read back as one (:func:`plain_token`), or a corpus does
+            not end with ``<eos>``.
     """
-    for token in vocab.tokens:
-        if token.split() != [token]:
-            raise ValueError(f"vocabulary token {token!r} does not read back as one token")
+    plain = [plain_token(token) for token in vocab.tokens]
+    if len(set(plain)) != len(plain):
+        raise ValueError("two vocabulary tokens are written alike: "
+                         f"{sorted(t for t in plain if plain.count(t) > 1)[:4]}")
     eos = vocab.token_id(EOS)
     paths = {}
     for split, ids in corpora.items():
         if len(ids) == 0 or ids[-1] != eos:
             raise ValueError(f"the {split} corpus must end with {EOS}")
-        lines = [" ".join(review) + "\n" for review in reviews_of(ids, vocab)]
+        lines = [" ".join(map(plain_token, review)) + "\n" for review in reviews_of(ids, vocab)]
         path = os.path.join(directory, TEXT_FILES[split])
         io.atomic_write_text(path, "".join(lines))
         paths[split] = path
