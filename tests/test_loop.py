@@ -555,3 +555,14 @@ def test_a_model_whose_weights_a_checkpoint_would_miss_is_refused(tmp_path):
         else:
             with pytest.raises(ValueError, match=r"4 weights are not in its checkpoint"):
                 loop.check_checkpointed(model)
+    # A best checkpoint written without the listed layers (by code before the check) is refused
+    # when read into the model that saves them all, instead of leaving them at their initial values.
+    saved = [w.numpy() for w in model.weights]  # the attribute-held model, saved last
+    model = Listed(True)
+    model(tf.zeros([1, 3]))
+    from training import checkpoints, run_dir
+    with pytest.raises(run_dir.RunDirError, match="lacks some of the model's weights"):
+        checkpoints.restore_model(model, str(tmp_path / "ckpt_False-1"))
+    checkpoints.restore_model(model, str(tmp_path / "ckpt_True-1"))
+    for weight, value in zip(model.weights, saved):
+        np.testing.assert_array_equal(weight.numpy(), value)

@@ -132,11 +132,32 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, verbose: boo
                               + "\n  ".join(problems))
 
 
+def restore_model(model: keras.Model, path: str) -> None:
+    """Loads the weights of a model-only checkpoint (``best/``) into ``model``, every one of them.
+
+    Raises:
+        run_dir.RunDirError: the checkpoint does not restore, or lacks some of the model's
+            weights (a run dir written before :func:`check_checkpointed` existed: its best
+            checkpoint misses the layers a model kept in a list; train the run again).
+    """
+    try:
+        tf.train.Checkpoint(model=model).restore(path).assert_existing_objects_matched(
+        ).expect_partial()
+    except AssertionError as e:
+        missing = " ".join(str(e).split())[:200]
+        raise run_dir.RunDirError(f"the checkpoint {path} lacks some of the model's weights "
+                                  f"({missing}): it was written by an older version that did "
+                                  "not save them; train the run again") from None
+    except Exception as e:
+        raise run_dir.RunDirError(f"the checkpoint {path} does not restore: "
+                                  f"{type(e).__name__}: {e}") from None
+
+
 def load_best(model: keras.Model, model_dir: str) -> str | None:
     """Loads the best checkpoint's weights into ``model``; returns its path (``None``: none)."""
     best = tf.train.latest_checkpoint(os.path.join(model_dir, BEST))
     if best:
-        tf.train.Checkpoint(model=model).restore(best).expect_partial()
+        restore_model(model, best)
     return best
 
 

@@ -320,9 +320,5 @@ def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
     task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir()))
     with strategy.scope():
         model = build_model(task)
-    try:
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    except Exception as e:
-        raise run_dir.RunDirError(f"the best checkpoint {latest} does not restore: "
-                                  f"{type(e).__name__}: {e}") from None
+    checkpoints.restore_model(model, latest)
     return task, model
