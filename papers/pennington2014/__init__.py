@@ -3,7 +3,9 @@ neighbours, analogies (Mikolov et al. 2013's task, 3CosAdd and 3CosMul), semanti
 2-D pictures, and the benchmarks (analogies, WordSim-353, SimLex-999).
 
 Nothing is trained: the package reads pretrained vectors (GloVe 6B 50d and two subsets of the
-word2vec GoogleNews 300d vectors, ``datasets.word_vectors``) and measures them.
+word2vec GoogleNews 300d vectors, ``datasets.word_vectors``) and measures them. So it has no
+``model.py``, ``task.py`` or registered experiments as the trained papers have: its rows are the
+vector sets of the benchmark table, and its reported numbers live in ``reported.py``.
 
 - :mod:`~papers.pennington2014.vectors`: :class:`Embeddings` (unit rows, lookup, neighbours).
 - :mod:`~papers.pennington2014.analogy`: 3CosAdd and 3CosMul, one question or a batch.
