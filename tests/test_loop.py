@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
-from tests.toy_task import KILL_AT_BATCH, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES, TOY
+from tests.toy_task import (KILL_AT_BATCH, KILL_SIGNAL, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES,
+                             TOY)
 from training import loop, run_dir
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(loop.RunConfig)}
@@ -228,6 +230,33 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
     resumed = _run_toy(tmp_path / "crashed", params=params)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+
+
+@pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_stops_with_a_checkpoint_at_the_step_and_the_restart_is_exact(
+        tmp_path, signame, status):
+    """SIGTERM (a preemption) or Ctrl-C mid-epoch, with no periodic checkpoints: the run
+    writes a checkpoint at the step it reached, releases the LOCK, says so in one line and
+    exits with 128 + the signal's number; the same command then ends with the weights of a run
+    never interrupted."""
+    params, config = {"dropout": 0.3}, {"checkpoint_every": 0}
+    whole = _run_toy(tmp_path / "whole", params=params, config=config)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    stopped = _run_toy(tmp_path / "stopped", params=params, config=config,
+                       env={KILL_AT_BATCH: "20", KILL_SIGNAL: signame})
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    line = stopped.stderr.strip().splitlines()[-1]
+    found = re.fullmatch(rf"run_toy.py: stopped: {signame} at step (\d+): the same command "
+                         r"resumes the run from (\S+)", line)
+    assert found, line
+    step, checkpoint = int(found[1]), found[2]
+    assert 16 < step < 48 and step % 16  # mid epoch 2: no other checkpoint is due there
+    assert checkpoint == tf.train.latest_checkpoint(str(tmp_path / "stopped" / "checkpoints"))
+    assert _latest_step(tmp_path / "stopped") == step
+    assert not (tmp_path / "stopped" / "LOCK").exists()
+    resumed = _run_toy(tmp_path / "stopped", params=params, config=config)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_same_weights(tmp_path / "whole", tmp_path / "stopped")
 
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):

@@ -114,6 +114,17 @@ def barrier(strategy: tf.distribute.Strategy) -> None:
                     strategy.run(lambda: tf.constant(1.0)), axis=None)
 
 
+def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:
+    """Whether ``flag`` is true on any worker (an all-reduce; ``flag`` itself in one
+    process). Every worker must call it at the same point."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return flag
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM,
+                            strategy.run(lambda: tf.constant(float(flag))), axis=None)
+    return float(total) > 0
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """True on the worker that writes checkpoints, summaries and results."""
     resolver = getattr(strategy, "cluster_resolver", None)
