@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -76,6 +77,36 @@ def test_tpu_local_reaches_tensorflow_as_local(monkeypatch):
     with pytest.raises(ConnectionError, match="could not connect to the TPU 'local': no TPU"):
         strategies.get_strategy("tpu", tpu="local", timeout=30)
     assert asked == ["local"]
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that accepts TCP connections (the kernel's backlog) and never
+    answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_tpu_port_that_accepts_and_never_answers_fails_within_the_timeout(silent_port):
+    from training import strategies
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=f"nothing at grpc://127.0.0.1:{silent_port} "
+                       "answered as a TPU's gRPC server within 2 s"):
+        strategies.get_strategy("tpu", tpu=f"grpc://127.0.0.1:{silent_port}", timeout=2)
+    assert time.monotonic() - started < 3
+
+
+def test_a_silent_tpu_is_one_line_from_train_py(tmp_path, silent_port):
+    out = _cli("train.py", "--experiment=cho2014/sst2_gru", f"--model_dir={tmp_path / 'run'}",
+               "--strategy=tpu", f"--tpu=grpc://127.0.0.1:{silent_port}", "--tpu_timeout=3",
+               timeout=120)
+    assert out.returncode == 2 and out.stderr == (
+        f"train.py: error: nothing at grpc://127.0.0.1:{silent_port} answered as a TPU's gRPC "
+        "server within 3 s (--tpu_timeout); check --tpu\n"), out.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
 
 
 def test_list_and_table_need_no_tensorflow(tmp_path):
