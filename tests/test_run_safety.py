@@ -244,3 +244,24 @@ def test_a_table_shows_a_run_s_interval_over_the_test_items(tmp_path):
     only = report.paper_table("baselines", registry.by_paper("baselines"),
                               report.collect(str(tmp_path / "seed_0")), "")
     assert "| 80.00 (95 % CI 78.00–83.00) | 1 (0) |" in only
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[1, 2, 3]", "a JSON list, not a run's record"),
+    ('{"experiment": "baselines/sst2_bow_logreg", "status": "ok"}', "no 'metrics' per split"),
+    ('{"status": "ok", "metrics": {}}', "no 'experiment'"),
+    ("{not json", "not readable JSON"),
+])
+def test_a_malformed_results_json_is_named_and_the_rest_of_the_table_printed(
+        tmp_path, content, problem):
+    _results(tmp_path, "good", accuracy=80.0)
+    _results(tmp_path, "bad", accuracy=10.0)
+    (tmp_path / "bad" / "results.json").write_text(content)
+    table = report.paper_table("baselines", registry.by_paper("baselines"),
+                               report.collect(str(tmp_path)), str(tmp_path))
+    assert "| baselines/sst2_bow_logreg | dev | accuracy |" in table
+    assert "| 80.00 | 1 (0) |" in table
+    note = [line for line in table.splitlines() if "cannot be read" in line]
+    assert note == [f"- left out: 1 run(s) that cannot be read: "
+                    f"{tmp_path / 'bad' / 'results.json'} ({problem}" + note[0].split(problem)[1]]
+    assert note[0].endswith(")")
