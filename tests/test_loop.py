@@ -17,7 +17,8 @@ import tensorflow as tf
 from tests.conftest import REPO
 from tests.toy_task import (KILL_AT_BATCH, KILL_SIGNAL, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES,
                              TOY)
-from training import loop, run_dir
+from training import io, loop, run_dir
+from training import run as loop_run
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(loop.RunConfig)}
 
@@ -274,6 +275,45 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert f"skipping checkpoint {newest}" in resumed.stdout
     assert f"resumed from {previous}" in resumed.stdout
     _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+
+
+def test_a_full_disk_at_a_checkpoint_or_at_results_is_one_line_and_leaves_no_half_files(
+        tmp_path, monkeypatch):
+    save = tf.train.CheckpointManager.save
+
+    def full(self, checkpoint_number=None, **kwargs):  # as TensorFlow fails on a full disk
+        if checkpoint_number >= 20:
+            os.makedirs(os.path.join(self.directory, f"ckpt-{checkpoint_number}_temp"))
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return save(self, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+    run = tmp_path / "run"
+    with pytest.raises(run_dir.RunDirError) as full_disk:
+        _train(tmp_path, "run", checkpoint_every=5)
+    assert str(full_disk.value) == (
+        f"could not write the checkpoint {run / 'checkpoints' / 'ckpt-20'} (No space left on "
+        "device); free space (or make the dir writable) and run the same command again: it "
+        "resumes from the newest checkpoint")
+    assert not list(run.glob("*/*_temp*")) and not (run / "LOCK").exists()
+    assert _latest_step(run) == 16
+    monkeypatch.undo()
+
+    write = io.atomic_write_json
+
+    def no_space_for_results(path, obj):
+        if path.endswith("results.json"):
+            raise OSError(28, "No space left on device")
+        write(path, obj)
+
+    monkeypatch.setattr(loop_run.io, "atomic_write_json", no_space_for_results)
+    with pytest.raises(run_dir.RunDirError, match=(
+            f"^could not write {run / 'results.json'} \\(No space left on device\\); the "
+            "checkpoints are kept")):
+        _train(tmp_path, "run", checkpoint_every=5)
+    assert not (run / "results.json").exists() and not (run / "LOCK").exists()
+    monkeypatch.undo()
+    assert _train(tmp_path, "run", checkpoint_every=5).results["steps"] == 48
 
 
 def test_no_restorable_checkpoint_is_a_clear_error(tmp_path):

@@ -206,7 +206,6 @@ def test_a_start_that_cannot_write_its_lock_is_one_line_and_leaves_nothing(
     model_dir = tmp_path / "run"
     if case == "a file":
         model_dir.write_text("not a dir")
-        reason = "File exists"
     else:
         model_dir.mkdir()
         code, reason = ((30, "Read-only file system") if case == "read-only" else
@@ -222,7 +221,8 @@ def test_a_start_that_cannot_write_its_lock_is_one_line_and_leaves_nothing(
     with pytest.raises(run_dir.RunDirError) as raised:
         run_dir.Lock(str(model_dir)).acquire()
     message = str(raised.value)
-    assert message == (f"cannot use {model_dir} as --model_dir: could not write "
-                       f"{model_dir / 'LOCK'} ({reason})")
+    assert message == (f"cannot use {model_dir} as --model_dir: " + (
+        "it is a file, not a folder" if case == "a file" else
+        f"could not write {model_dir / 'LOCK'} ({reason})"))
     if model_dir.is_dir():
         assert list(model_dir.iterdir()) == []

@@ -50,6 +50,9 @@ def _free_port():
     (["--strategy=tpu"], "--strategy=tpu needs --tpu"),
     (["--search=grid"], "cho2014/sst2_gru: the paper gives no hyperparameter grid"),
     (["--strategy=tpu", "--tpu=grpc://127.0.0.1:PORT"], "no TPU answers at grpc://127.0.0.1:"),
+    (["--params=,,"], "--params=',,' sets no hyperparameter: expected key=value"),
+    (["--flagfile=/nonexistent/flags.txt"], "Unable to open flagfile: [Errno 2] No such file "
+                                             "or directory: '/nonexistent/flags.txt'"),
 ])
 def test_invalid_flags_are_one_clear_line_and_touch_nothing(tmp_path, args, message):
     args = [a.replace("PORT", str(_free_port())) for a in args]
@@ -59,6 +62,29 @@ def test_invalid_flags_are_one_clear_line_and_touch_nothing(tmp_path, args, mess
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("train.py: error: ") and message in out.stderr, out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_dir_that_cannot_hold_a_run_is_one_line(tmp_path, data_dir):
+    """--extend on a dir without a run, --search into a dir that holds one run, and a
+    --model_dir that names a regular file: one line, status 2, and no LOCK left."""
+    (tmp_path / "file").write_text("not a dir")
+    (tmp_path / "one_run").mkdir()
+    (tmp_path / "one_run" / "config.json").write_text(json.dumps({"experiment": BOW}))
+    cases = [
+        (["--experiment=" + BOW, f"--model_dir={tmp_path / 'empty'}", "--extend"],
+         f"--extend: {tmp_path / 'empty'} holds no run to extend (no config.json); drop "
+         "--extend to start a new run there"),
+        (["--experiment=rocktaschel2016/attention", f"--model_dir={tmp_path / 'one_run'}",
+          "--search=grid"],
+         f"--search writes one run per point under --model_dir, but {tmp_path / 'one_run'} "
+         "holds a run (config.json); use another --model_dir"),
+        (["--experiment=" + BOW, f"--model_dir={tmp_path / 'file'}"],
+         f"cannot use {tmp_path / 'file'} as --model_dir: it is a file, not a folder"),
+    ]
+    for args, message in cases:
+        out = _cli("train.py", *args, data_dir=data_dir, timeout=300)
+        assert (out.returncode, out.stderr) == (2, f"train.py: error: {message}\n"), out.stderr
+    assert not list(tmp_path.glob("**/LOCK"))
 
 
 def test_tpu_local_reaches_tensorflow_as_local(monkeypatch):

@@ -105,6 +105,26 @@ def managers(checkpoint: tf.train.Checkpoint, model: keras.Model, root: str
     return latest, best
 
 
+def save(manager: tf.train.CheckpointManager, step: int) -> str:
+    """``manager.save`` at ``step``. A disk that is full or a dir that cannot be written is a
+    :class:`~training.run_dir.RunDirError` naming the checkpoint, and the save's half-written
+    files (``ckpt-N_temp``) are removed; the checkpoints written before it are kept."""
+    try:
+        return manager.save(checkpoint_number=step)
+    except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, OSError) as e:
+        prefix = os.path.join(manager.directory, f"ckpt-{step}")
+        for leftover in tf.io.gfile.glob(prefix + "_temp*"):
+            if tf.io.gfile.isdir(leftover):
+                tf.io.gfile.rmtree(leftover)
+            else:
+                tf.io.gfile.remove(leftover)
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        raise run_dir.RunDirError(
+            f"could not write the checkpoint {prefix} ({' '.join(str(reason).split())}); free "
+            "space (or make the dir writable) and run the same command again: it resumes from "
+            "the newest checkpoint") from None
+
+
 def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, verbose: bool) -> str | None:
     """Restores the newest checkpoint in ``directory`` that restores cleanly.
 

@@ -239,7 +239,7 @@ class Training:
         if not bool(self.weights_finite()):
             self.run.diverged("the weights stopped being finite", self.step, self.step,
                               self.epoch)
-        self.run.manager.save(checkpoint_number=self.step)
+        checkpoints.save(self.run.manager, self.step)
 
 
     def _stop(self) -> None:

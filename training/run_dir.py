@@ -113,9 +113,13 @@ def check(model_dir: str, saved: dict | None, new: dict, *, extend: bool = False
         run length grows).
 
     Raises:
-        RunDirError: the dir holds another run; the message lists each differing key.
+        RunDirError: the dir holds another run (the message lists each differing key), or
+            ``extend`` and it holds none.
     """
     if saved is None:
+        if extend:
+            raise RunDirError(f"--extend: {model_dir} holds no run to extend (no config.json); "
+                              "drop --extend to start a new run there")
         return "new"
     if "identity" not in saved:
         raise RunDirError(
@@ -247,6 +251,9 @@ class Lock:
             io.makedirs(directory)
             return _create_exclusive(self.path, data)
         except OSError as e:  # a regular file named like the dir, read-only, disk full, ...
+            if os.path.isfile(directory):
+                raise RunDirError(f"cannot use {directory} as --model_dir: it is a file, not "
+                                  "a folder") from None
             raise RunDirError(f"cannot use {directory} as --model_dir: could not write "
                               f"{self.path} ({e.strerror or e})") from None
 
