@@ -221,6 +221,15 @@ def _assert_same_weights(a_dir, b_dir, name="weights_0.npz", atol=0.0):
         np.testing.assert_allclose(a[key], b[key], atol=atol, rtol=0)
 
 
+def _assert_same_history(a_dir, b_dir):
+    """history.json of a resumed run equals an uninterrupted run's: every evaluation's step,
+    dev metrics and mean training loss since the previous evaluation."""
+    a, b = (json.loads((d / "history.json").read_text()) for d in (a_dir, b_dir))
+    assert [h["step"] for h in a] == [h["step"] for h in b] and len(a) == 3
+    for x, y in zip(a, b):
+        assert x["train_loss"] == y["train_loss"] and x["dev"] == y["dev"]
+
+
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     params = {"dropout": 0.3}
     whole = _run_toy(tmp_path / "whole", params=params)
@@ -231,6 +240,7 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
     resumed = _run_toy(tmp_path / "crashed", params=params)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+    _assert_same_history(tmp_path / "whole", tmp_path / "crashed")
 
 
 @pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGINT", 130)])
@@ -258,6 +268,7 @@ def test_a_signal_stops_with_a_checkpoint_at_the_step_and_the_restart_is_exact(
     resumed = _run_toy(tmp_path / "stopped", params=params, config=config)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_weights(tmp_path / "whole", tmp_path / "stopped")
+    _assert_same_history(tmp_path / "whole", tmp_path / "stopped")
 
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):

@@ -29,15 +29,19 @@ Resuming: the checkpoint holds the model, the optimiser (with its step), the ran
 and the data position (epoch and step within the epoch). The training order of an epoch is a
 pure function of ``(seed, epoch)``, so a run killed at any point (even with SIGKILL) and
 restarted skips the batches it has already seen and ends with the same weights as a run never
-interrupted. Every worker of a multi-worker job restores from the chief's checkpoints. A lock
-keeps a second process out of a model dir (:class:`training.run_dir.Lock`).
+interrupted, and with the same ``history.json`` (the training losses since the last evaluation
+are recorded beside each checkpoint). Every worker of a multi-worker job restores from the
+chief's checkpoints. A lock keeps a second process out of a model dir
+(:class:`training.run_dir.Lock`). SIGTERM and Ctrl-C stop a run after a checkpoint at the step
+it reached (:mod:`training.preemption`).
 
 Model dir layout::
 
     model_dir/
       config.json          the run's identity, command and extensions (training.run_dir)
       LOCK                 while a process trains in it
-      checkpoints/         the latest checkpoints (resume)
+      checkpoints/         the latest checkpoints (resume), and recent_losses.json: the
+                           training losses since the last evaluation, per checkpoint
       best/                the checkpoint with the best dev metric
       summaries/           TensorBoard: train/ and eval/
       history.json         one entry per evaluation
@@ -124,6 +128,8 @@ class Training:
         self.selection = run.selection()
         #: (step, mean loss) of every call this process ran
         self.losses: list[tuple[int, float]] = []
+        #: the calls since the last evaluation before the run resumed (history's train_loss)
+        self.carried = checkpoints.read_recent_losses(run.path(checkpoints.LATEST), run.step)
         #: (step, gathered dev outputs) of this process's latest selection evaluation
         self.last_selection: tuple[int, dict] | None = None
         # A run that had already stopped early and is started again does not train further.
@@ -221,7 +227,8 @@ class Training:
         self.selection.update(self.step, dev[run.task.metric])
         previous = run.history[-1]["step"] if run.history else 0
         run.log_evaluation({"step": self.step, "epoch": self.position,
-                            "train_loss": mean_since(self.losses, previous), "dev": dev})
+                            "train_loss": mean_since(self.carried + self.losses, previous),
+                            "dev": dev})
         if run.verbose:
             metrics = ", ".join(f"{k}={v}" if isinstance(v, int) or v is None else
                                 f"{k}={v:.4f}" for k, v in dev.items())
@@ -239,8 +246,12 @@ class Training:
         if not bool(self.weights_finite()):
             self.run.diverged("the weights stopped being finite", self.step, self.step,
                               self.epoch)
+        if self.run.chief:
+            since = self.run.history[-1]["step"] if self.run.history else 0
+            checkpoints.write_recent_losses(
+                self.run.path(checkpoints.LATEST), self.step,
+                [(s, loss) for s, loss in self.carried + self.losses if s > since])
         checkpoints.save(self.run.manager, self.step)
-
 
     def _stop(self) -> None:
         """A checkpoint at the current step (unless one was just written), then
