@@ -3,6 +3,7 @@ tables that pool only runs of one setting."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -191,6 +192,8 @@ def test_evaluate_errors_and_a_read_only_model_dir(bow_run, data_dir, tmp_path):
                data_dir=data_dir)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["label"] in ("negative", "positive")
+    absl_info = [line for line in out.stderr.splitlines() if re.match(r"I\d{4} ", line)]
+    assert not absl_info, absl_info  # as quiet as train.py
     missing = tmp_path / "nope.txt"
     out = _cli("evaluate.py", f"--model_dir={model_dir}", f"--predict_file={missing}",
                data_dir=data_dir)
