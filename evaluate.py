@@ -150,6 +150,8 @@ def main(argv):
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
         raise app.UsageError(f"--batch_size must be at least 1, got {FLAGS.batch_size}")
     exp, params = _read_run(FLAGS.model_dir, FLAGS.experiment)
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # as train.py: TensorFlow's INFO lines
     cli.import_tensorflow(FLAGS.tf_logs)
     import tensorflow as tf
 
@@ -205,4 +207,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -90,9 +90,13 @@ def run_config(model_dir: str, seed: int) -> settings.RunConfig:
 def run_search(experiment, params: dict, strategy) -> int:
     """Trains one run per grid point and keeps the best dev metric (``search.json``)."""
     from papers import registry
-    from training import io, loop, search, strategies
+    from training import io, loop, run_dir, search, strategies
 
     grid = experiment.grid
+    if run_dir.read_config(FLAGS.model_dir) is not None:
+        raise app.UsageError(f"--search writes one run per point under --model_dir, but "
+                             f"{FLAGS.model_dir} holds a run (config.json); use another "
+                             "--model_dir")
     if not grid:
         raise app.UsageError(f"{experiment.name}: the paper gives no hyperparameter grid, so "
                              "--search is not available for it")
@@ -181,4 +185,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -138,6 +138,9 @@ def parse_overrides(overrides: str | Mapping[str, Any] | None, name: str,
                                  f"valid keys: {', '.join(sorted(valid))}")
             key, value = part.split("=", 1)
             items.append((key.strip(), value.strip()))
+        if not items:
+            raise ValueError(f"--params={overrides!r} sets no hyperparameter: expected "
+                             f"key=value[,key=value...]; valid keys: {', '.join(sorted(valid))}")
     else:
         items = list(overrides.items())
     result = {}

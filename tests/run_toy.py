@@ -5,7 +5,8 @@ Usage: python -m tests.run_toy MODEL_DIR STRATEGY [PARAMS_JSON] [CONFIG_JSON]
 PARAMS_JSON overrides the toy's hyperparameters, CONFIG_JSON the ``RunConfig`` (defaults:
 3 steps per loop, a checkpoint every 5 steps, quiet, the cache in MODEL_DIR_cache). Writes the
 final weights to MODEL_DIR/weights_<worker>.npz. ``$TOY_SLOW_CHIEF_SAVES`` (seconds) delays
-every checkpoint save of the chief.
+every checkpoint save of the chief. A user error (a preempted run) ends the process as it
+ends ``train.py``: one line on standard error and its exit status.
 """
 
 import json
@@ -17,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.toy_task import SLOW_CHIEF_SAVES, TOY
-from training import loop, strategies
+from training import cli, loop, strategies
 
 
 def main(model_dir: str, strategy_name: str, params: dict, config: dict) -> None:
@@ -44,5 +45,7 @@ def main(model_dir: str, strategy_name: str, params: dict, config: dict) -> None
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {},
-         json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})
+    # A user error (a preempted run included) ends as train.py's does: one line, its status.
+    sys.exit(cli.main_with_user_errors(lambda argv: main(
+        argv[1], argv[2], json.loads(argv[3]) if len(argv) > 3 else {},
+        json.loads(argv[4]) if len(argv) > 4 else {}))(sys.argv))

@@ -10,6 +10,7 @@ from datasets.batching import DataRequest
 from papers.devlin2019 import experiments, task as tasks
 from papers import registry
 from training import optimizers, report, search
+from training.run_dir import RunDirError
 from training.task import RunEnv, eval_steps
 
 PAPER_GRID = experiments.PAPER_GRID
@@ -200,3 +201,14 @@ def test_search_marks_failed_trials_and_validates_arguments(tmp_path):
     assert math.isnan(result.trials[1][1]) and len(result.trials) == 4
     with pytest.raises(ValueError, match="unknown oracle"):
         search.search("hyperband", 2, flaky, grid=PAPER_GRID)
+
+
+def test_a_restart_whose_encoder_vocabulary_changed_is_refused(data_dir, tmp_path):
+    params = {**experiments.HPARAMS["sst2"], "train_examples": 40, "eval_examples": 30}
+    tasks.TASKS["sst2"](params, data_dir, str(tmp_path)).prepare(RunEnv(cache_dir=""))
+    tasks.TASKS["sst2"](params, data_dir, str(tmp_path)).prepare(RunEnv(cache_dir=""))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text(vocab.read_text().replace("\n", "\nx", 1))  # another vocabulary
+    with pytest.raises(RunDirError, match=r"is not the vocabulary this run was trained with \("
+                       + str(vocab)):
+        tasks.TASKS["sst2"](params, data_dir, str(tmp_path)).prepare(RunEnv(cache_dir=""))

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,8 +15,10 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
-from tests.toy_task import KILL_AT_BATCH, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES, TOY
-from training import loop, run_dir
+from tests.toy_task import (KILL_AT_BATCH, KILL_SIGNAL, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES,
+                             TOY)
+from training import io, loop, run_dir
+from training import run as loop_run
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(loop.RunConfig)}
 
@@ -218,6 +221,15 @@ def _assert_same_weights(a_dir, b_dir, name="weights_0.npz", atol=0.0):
         np.testing.assert_allclose(a[key], b[key], atol=atol, rtol=0)
 
 
+def _assert_same_history(a_dir, b_dir):
+    """history.json of a resumed run equals an uninterrupted run's: every evaluation's step,
+    dev metrics and mean training loss since the previous evaluation."""
+    a, b = (json.loads((d / "history.json").read_text()) for d in (a_dir, b_dir))
+    assert [h["step"] for h in a] == [h["step"] for h in b] and len(a) == 3
+    for x, y in zip(a, b):
+        assert x["train_loss"] == y["train_loss"] and x["dev"] == y["dev"]
+
+
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     params = {"dropout": 0.3}
     whole = _run_toy(tmp_path / "whole", params=params)
@@ -228,6 +240,35 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
     resumed = _run_toy(tmp_path / "crashed", params=params)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+    _assert_same_history(tmp_path / "whole", tmp_path / "crashed")
+
+
+@pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_stops_with_a_checkpoint_at_the_step_and_the_restart_is_exact(
+        tmp_path, signame, status):
+    """SIGTERM (a preemption) or Ctrl-C mid-epoch, with no periodic checkpoints: the run
+    writes a checkpoint at the step it reached, releases the LOCK, says so in one line and
+    exits with 128 + the signal's number; the same command then ends with the weights of a run
+    never interrupted."""
+    params, config = {"dropout": 0.3}, {"checkpoint_every": 0}
+    whole = _run_toy(tmp_path / "whole", params=params, config=config)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    stopped = _run_toy(tmp_path / "stopped", params=params, config=config,
+                       env={KILL_AT_BATCH: "20", KILL_SIGNAL: signame})
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    line = stopped.stderr.strip().splitlines()[-1]
+    found = re.fullmatch(rf"run_toy.py: stopped: {signame} at step (\d+): the same command "
+                         r"resumes the run from (\S+)", line)
+    assert found, line
+    step, checkpoint = int(found[1]), found[2]
+    assert 16 < step < 48 and step % 16  # mid epoch 2: no other checkpoint is due there
+    assert checkpoint == tf.train.latest_checkpoint(str(tmp_path / "stopped" / "checkpoints"))
+    assert _latest_step(tmp_path / "stopped") == step
+    assert not (tmp_path / "stopped" / "LOCK").exists()
+    resumed = _run_toy(tmp_path / "stopped", params=params, config=config)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_same_weights(tmp_path / "whole", tmp_path / "stopped")
+    _assert_same_history(tmp_path / "whole", tmp_path / "stopped")
 
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
@@ -245,6 +286,45 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert f"skipping checkpoint {newest}" in resumed.stdout
     assert f"resumed from {previous}" in resumed.stdout
     _assert_same_weights(tmp_path / "whole", tmp_path / "crashed")
+
+
+def test_a_full_disk_at_a_checkpoint_or_at_results_is_one_line_and_leaves_no_half_files(
+        tmp_path, monkeypatch):
+    save = tf.train.CheckpointManager.save
+
+    def full(self, checkpoint_number=None, **kwargs):  # as TensorFlow fails on a full disk
+        if checkpoint_number >= 20:
+            os.makedirs(os.path.join(self.directory, f"ckpt-{checkpoint_number}_temp"))
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return save(self, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+    run = tmp_path / "run"
+    with pytest.raises(run_dir.RunDirError) as full_disk:
+        _train(tmp_path, "run", checkpoint_every=5)
+    assert str(full_disk.value) == (
+        f"could not write the checkpoint {run / 'checkpoints' / 'ckpt-20'} (No space left on "
+        "device); free space (or make the dir writable) and run the same command again: it "
+        "resumes from the newest checkpoint")
+    assert not list(run.glob("*/*_temp*")) and not (run / "LOCK").exists()
+    assert _latest_step(run) == 16
+    monkeypatch.undo()
+
+    write = io.atomic_write_json
+
+    def no_space_for_results(path, obj):
+        if path.endswith("results.json"):
+            raise OSError(28, "No space left on device")
+        write(path, obj)
+
+    monkeypatch.setattr(loop_run.io, "atomic_write_json", no_space_for_results)
+    with pytest.raises(run_dir.RunDirError, match=(
+            f"^could not write {run / 'results.json'} \\(No space left on device\\); the "
+            "checkpoints are kept")):
+        _train(tmp_path, "run", checkpoint_every=5)
+    assert not (run / "results.json").exists() and not (run / "LOCK").exists()
+    monkeypatch.undo()
+    assert _train(tmp_path, "run", checkpoint_every=5).results["steps"] == 48
 
 
 def test_no_restorable_checkpoint_is_a_clear_error(tmp_path):

@@ -1,7 +1,9 @@
 """The parts of the loop that need no TensorFlow: settings, schedule and model selection."""
 
 import itertools
+import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -169,3 +171,58 @@ def test_invalid_settings_are_refused_by_name(change, message):
     with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)")):
         config.validate()
     settings.RunConfig(model_dir="/tmp/unused", strategy="tpu", tpu="local").validate()
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"", "it is empty"),                      # a crash (a full disk) before it was written
+    (b"\x00garbage{", "it is not JSON"),
+    (b"[1, 2, 3]", "it names no process (no host and pid)"),
+    (b'{"host": null, "pid": null}', "it names no process (no host and pid)"),
+])
+def test_a_lock_that_names_no_process_is_stale_and_taken_over(tmp_path, capsys, content, why):
+    (tmp_path / "LOCK").write_bytes(content)
+    with run_dir.Lock(str(tmp_path), command="train.py"):
+        assert json.loads((tmp_path / "LOCK").read_text())["pid"] == os.getpid()
+    assert not (tmp_path / "LOCK").exists()
+    assert capsys.readouterr().out == f"removing a stale lock {tmp_path / 'LOCK'} ({why})\n"
+
+
+def test_a_stale_lock_that_cannot_be_removed_names_the_command_that_removes_it(
+        tmp_path, monkeypatch):
+    (tmp_path / "LOCK").write_bytes(b"")
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(run_dir.io, "remove", refuse)
+    with pytest.raises(run_dir.RunDirError, match=r"stale lock \(it is empty\) .* delete it "
+                       rf"with: rm {tmp_path / 'LOCK'}$"):
+        run_dir.Lock(str(tmp_path)).acquire()
+
+
+@pytest.mark.parametrize("case", ["a file", "read-only", "disk full"])
+def test_a_start_that_cannot_write_its_lock_is_one_line_and_leaves_nothing(
+        tmp_path, monkeypatch, case):
+    model_dir = tmp_path / "run"
+    if case == "a file":
+        model_dir.write_text("not a dir")
+    else:
+        model_dir.mkdir()
+        code, reason = ((30, "Read-only file system") if case == "read-only" else
+                        (28, "No space left on device"))
+        real_open = open
+
+        def failing(path, mode="r", *args, **kwargs):
+            if "w" in mode and str(path).startswith(str(model_dir)):
+                raise OSError(code, reason)
+            return real_open(path, mode, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", failing)
+    with pytest.raises(run_dir.RunDirError) as raised:
+        run_dir.Lock(str(model_dir)).acquire()
+    message = str(raised.value)
+    assert message == (f"cannot use {model_dir} as --model_dir: " + (
+        "it is a file, not a folder" if case == "a file" else
+        f"could not write {model_dir / 'LOCK'} ({reason})"))
+    if model_dir.is_dir():
+        assert list(model_dir.iterdir()) == []

@@ -1,6 +1,9 @@
 """Rocktäschel et al. 2016: every model against a numpy transcription of Sections 2.1-2.5,
 parameter counts beside Table 1, padding invariance, attention pictures, learning on SNLI."""
 
+import itertools
+import time
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -317,6 +320,28 @@ def test_raw_pairs_are_served_as_the_training_pipeline_feeds_them(row, data_dir,
     alone = alone[0].numpy()                          # the pair alone: no padding
     in_batch = outputs["attention"][0].numpy()[tuple(slice(0, d) for d in alone.shape)]
     np.testing.assert_allclose(alone, in_batch, atol=1e-6)
+
+
+def test_a_premise_longer_than_the_model_reads_is_cut_with_a_note(data_dir, tmp_path):
+    """A 20,000-word premise is read (and drawn) as its first ``premise_length`` tokens, as in
+    training, quickly, and the prediction says so."""
+    exp = registry.get("rocktaschel2016/word_by_word")
+    task = exp.make_task(exp.params_with_overrides("train_examples=500,k=8"), data_dir,
+                         str(tmp_path))
+    task.prepare(RunEnv(cache_dir=str(tmp_path / "cache")))
+    model = task.build_model()
+    words = task.split("dev").columns["text_a"][0].split()
+    premise = " ".join(itertools.islice(itertools.cycle(words), 20000))
+    limit = task.params["premise_length"]
+    started = time.monotonic()
+    long, short = task.predict(model, [f"{premise}\tA man sleeps .",
+                                       " ".join(premise.split()[:limit]) + "\tA man sleeps ."],
+                               str(tmp_path / "out"))
+    assert time.monotonic() - started < 60
+    assert long["note"] == (f"the premise has 20000 tokens; the model read its first {limit} "
+                            "(premise_length), as in training") and "note" not in short
+    assert long["probabilities"] == pytest.approx(short["probabilities"], abs=1e-6)
+    assert _is_png(long["files"][0])
 
 
 def test_coverage_counts_tokens_and_words_with_a_vector():

@@ -3,9 +3,11 @@ tables that pool only runs of one setting."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -49,6 +51,9 @@ def _free_port():
     (["--strategy=tpu"], "--strategy=tpu needs --tpu"),
     (["--search=grid"], "cho2014/sst2_gru: the paper gives no hyperparameter grid"),
     (["--strategy=tpu", "--tpu=grpc://127.0.0.1:PORT"], "no TPU answers at grpc://127.0.0.1:"),
+    (["--params=,,"], "--params=',,' sets no hyperparameter: expected key=value"),
+    (["--flagfile=/nonexistent/flags.txt"], "Unable to open flagfile: [Errno 2] No such file "
+                                             "or directory: '/nonexistent/flags.txt'"),
 ])
 def test_invalid_flags_are_one_clear_line_and_touch_nothing(tmp_path, args, message):
     args = [a.replace("PORT", str(_free_port())) for a in args]
@@ -58,6 +63,29 @@ def test_invalid_flags_are_one_clear_line_and_touch_nothing(tmp_path, args, mess
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("train.py: error: ") and message in out.stderr, out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_dir_that_cannot_hold_a_run_is_one_line(tmp_path, data_dir):
+    """--extend on a dir without a run, --search into a dir that holds one run, and a
+    --model_dir that names a regular file: one line, status 2, and no LOCK left."""
+    (tmp_path / "file").write_text("not a dir")
+    (tmp_path / "one_run").mkdir()
+    (tmp_path / "one_run" / "config.json").write_text(json.dumps({"experiment": BOW}))
+    cases = [
+        (["--experiment=" + BOW, f"--model_dir={tmp_path / 'empty'}", "--extend"],
+         f"--extend: {tmp_path / 'empty'} holds no run to extend (no config.json); drop "
+         "--extend to start a new run there"),
+        (["--experiment=rocktaschel2016/attention", f"--model_dir={tmp_path / 'one_run'}",
+          "--search=grid"],
+         f"--search writes one run per point under --model_dir, but {tmp_path / 'one_run'} "
+         "holds a run (config.json); use another --model_dir"),
+        (["--experiment=" + BOW, f"--model_dir={tmp_path / 'file'}"],
+         f"cannot use {tmp_path / 'file'} as --model_dir: it is a file, not a folder"),
+    ]
+    for args, message in cases:
+        out = _cli("train.py", *args, data_dir=data_dir, timeout=300)
+        assert (out.returncode, out.stderr) == (2, f"train.py: error: {message}\n"), out.stderr
+    assert not list(tmp_path.glob("**/LOCK"))
 
 
 def test_tpu_local_reaches_tensorflow_as_local(monkeypatch):
@@ -76,6 +104,36 @@ def test_tpu_local_reaches_tensorflow_as_local(monkeypatch):
     with pytest.raises(ConnectionError, match="could not connect to the TPU 'local': no TPU"):
         strategies.get_strategy("tpu", tpu="local", timeout=30)
     assert asked == ["local"]
+
+
+@pytest.fixture
+def silent_port():
+    """A port on 127.0.0.1 that accepts TCP connections (the kernel's backlog) and never
+    answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_tpu_port_that_accepts_and_never_answers_fails_within_the_timeout(silent_port):
+    from training import strategies
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=f"nothing at grpc://127.0.0.1:{silent_port} "
+                       "answered as a TPU's gRPC server within 2 s"):
+        strategies.get_strategy("tpu", tpu=f"grpc://127.0.0.1:{silent_port}", timeout=2)
+    assert time.monotonic() - started < 3
+
+
+def test_a_silent_tpu_is_one_line_from_train_py(tmp_path, silent_port):
+    out = _cli("train.py", "--experiment=cho2014/sst2_gru", f"--model_dir={tmp_path / 'run'}",
+               "--strategy=tpu", f"--tpu=grpc://127.0.0.1:{silent_port}", "--tpu_timeout=3",
+               timeout=120)
+    assert out.returncode == 2 and out.stderr == (
+        f"train.py: error: nothing at grpc://127.0.0.1:{silent_port} answered as a TPU's gRPC "
+        "server within 3 s (--tpu_timeout); check --tpu\n"), out.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
 
 
 def test_list_and_table_need_no_tensorflow(tmp_path):
@@ -134,6 +192,8 @@ def test_evaluate_errors_and_a_read_only_model_dir(bow_run, data_dir, tmp_path):
                data_dir=data_dir)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["label"] in ("negative", "positive")
+    absl_info = [line for line in out.stderr.splitlines() if re.match(r"I\d{4} ", line)]
+    assert not absl_info, absl_info  # as quiet as train.py
     missing = tmp_path / "nope.txt"
     out = _cli("evaluate.py", f"--model_dir={model_dir}", f"--predict_file={missing}",
                data_dir=data_dir)
@@ -213,3 +273,24 @@ def test_a_table_shows_a_run_s_interval_over_the_test_items(tmp_path):
     only = report.paper_table("baselines", registry.by_paper("baselines"),
                               report.collect(str(tmp_path / "seed_0")), "")
     assert "| 80.00 (95 % CI 78.00–83.00) | 1 (0) |" in only
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[1, 2, 3]", "a JSON list, not a run's record"),
+    ('{"experiment": "baselines/sst2_bow_logreg", "status": "ok"}', "no 'metrics' per split"),
+    ('{"status": "ok", "metrics": {}}', "no 'experiment'"),
+    ("{not json", "not readable JSON"),
+])
+def test_a_malformed_results_json_is_named_and_the_rest_of_the_table_printed(
+        tmp_path, content, problem):
+    _results(tmp_path, "good", accuracy=80.0)
+    _results(tmp_path, "bad", accuracy=10.0)
+    (tmp_path / "bad" / "results.json").write_text(content)
+    table = report.paper_table("baselines", registry.by_paper("baselines"),
+                               report.collect(str(tmp_path)), str(tmp_path))
+    assert "| baselines/sst2_bow_logreg | dev | accuracy |" in table
+    assert "| 80.00 | 1 (0) |" in table
+    note = [line for line in table.splitlines() if "cannot be read" in line]
+    assert note == [f"- left out: 1 run(s) that cannot be read: "
+                    f"{tmp_path / 'bad' / 'results.json'} ({problem}" + note[0].split(problem)[1]]
+    assert note[0].endswith(")")

@@ -4,6 +4,7 @@ term, REINFORCE against the exact gradient, padding, the feature cache, learning
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ from datasets import captions
 from papers import registry
 from papers.xu2015 import caption_records, encoders
 from papers.xu2015.model import CaptionDecoder
-from training import loop
+from training import loop, run_dir
+from training.run import start
 from training.task import RunEnv
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -388,3 +390,37 @@ def test_predict_captions_an_image_and_draws_its_attention(short_run, data_dir, 
     image = task.split("test").columns["image_path"][0]
     out = task.predict(model, [image], str(tmp_path))
     assert out[0]["caption"] and open(out[0]["files"][0], "rb").read(4) == b"\x89PNG"
+
+
+def test_a_finished_run_restarted_on_a_changed_image_is_refused(tmp_path, monkeypatch, data_dir):
+    """One dev image's bytes change under the same name: the run's data identity changes, so
+    the restart is refused with one line per differing key, as for a changed SST line. (The
+    run is set up, not trained: a run's identity is recorded when it starts and compared on
+    every restart, finished or not.)"""
+    monkeypatch.setattr(encoders, "extract_features",
+                        lambda name, weights, paths, **kw: np.zeros((len(paths), 4, 3),
+                                                                    np.float16))
+    monkeypatch.setattr(encoders, "encoder_key", lambda name, weights: {"encoder": name})
+    data = _data_copy(data_dir, tmp_path)
+    exp = registry.get("xu2015/flickr8k_soft")
+    params = exp.params_with_overrides(
+        "train_images=20,train_steps=2,batch_size=10,units=8,embedding_dim=8,"
+        "attention_units=8")
+    config = loop.RunConfig(model_dir=str(tmp_path / "run"), data_dir=str(data), verbose=False,
+                            cache_dir=str(tmp_path / "cache"))
+    start(exp, params, config, tf.distribute.get_strategy())
+    assert (tmp_path / "run" / "config.json").exists()
+    folder = data / "flickr8k" / "images"
+    first, second = sorted(os.listdir(folder))[:2]
+    dev = _task("soft", tmp_path / "run", str(data)).split("dev").columns["image_path"][0]
+    os.remove(dev)
+    with open(dev, "wb") as f:
+        f.write(open(folder / (second if os.path.basename(dev) == first else first),
+                     "rb").read())
+    with pytest.raises(run_dir.RunDirError) as refused:
+        loop.train(exp, params, config)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == (f"{tmp_path / 'run'} holds another run (config.json); these settings "
+                        "differ:")
+    assert len(lines) == 3 and re.fullmatch(r"  data\.dev: '[0-9a-f]{64}' → '[0-9a-f]{64}'",
+                                            lines[1]), lines

@@ -19,6 +19,8 @@ HPARAMS = {"batch_size": 16, "epochs": 3, "train_steps": 0, "clip_norm": 0.0, "p
            "examples": 256, "nan_example": -1, "nan_from_epoch": 0, "inf_weights_at_step": -1}
 #: Test harness controls, not hyperparameters (a restarted run must keep its identity).
 KILL_AT_BATCH = "TOY_KILL_AT_BATCH"
+#: The signal ``$TOY_KILL_AT_BATCH`` sends (its name, e.g. ``SIGTERM``; default ``SIGKILL``).
+KILL_SIGNAL = "TOY_KILL_SIGNAL"
 SECONDS_PER_BATCH = "TOY_SECONDS_PER_BATCH"
 #: The chief sleeps this many seconds before each checkpoint save (``tests/run_toy.py``), so
 #: another worker that read the chief's files without waiting for it would read old ones.
@@ -32,7 +34,8 @@ class ToyTask(Task):
     ``inf_weights_at_step``: after that step a weight becomes +inf while the step's loss is
     finite (weights that stop being finite before the loss does).
     ``$TOY_KILL_AT_BATCH``: the process SIGKILLs itself when its training pipeline produces
-    that batch (counted over epochs): a crash at an arbitrary point of a run.
+    that batch (counted over epochs): a crash at an arbitrary point of a run; with
+    ``$TOY_KILL_SIGNAL`` it sends that signal instead (a preemption, a Ctrl-C).
     ``$TOY_SECONDS_PER_BATCH`` slows the pipeline down, so a test can act while it trains.
 
     The evaluation also returns ``echo``, each example's first feature repeated a number of
@@ -78,6 +81,7 @@ class ToyTask(Task):
         if not request.training:
             return ds
         kill_at = int(os.environ.get(KILL_AT_BATCH, -1))
+        self._signal = getattr(signal, os.environ.get(KILL_SIGNAL, "SIGKILL"))
         seconds = float(os.environ.get(SECONDS_PER_BATCH, 0))
         if kill_at >= 0 or seconds > 0:
             offset = epoch * (len(x) // request.batch_size)
@@ -90,7 +94,7 @@ class ToyTask(Task):
             if seconds > 0:
                 time.sleep(seconds)
             if int(i) == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), self._signal)
             return i
 
         index = tf.py_function(pace, [index], tf.int64)

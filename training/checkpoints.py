@@ -30,12 +30,14 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from training import run_dir, strategies
+from training import io, run_dir, strategies
 
 LATEST = "checkpoints"
 BEST = "best"
 #: How many of the latest checkpoints are kept (the newest may be cut short by a crash).
 KEEP = 2
+#: Beside the latest checkpoints: the training losses since the last evaluation, per checkpoint.
+RECENT_LOSSES = "recent_losses.json"
 
 
 def progress_variables() -> dict[str, tf.Variable]:
@@ -103,6 +105,60 @@ def managers(checkpoint: tf.train.Checkpoint, model: keras.Model, root: str
     best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                       os.path.join(root, BEST), max_to_keep=1)
     return latest, best
+
+
+def save(manager: tf.train.CheckpointManager, step: int) -> str:
+    """``manager.save`` at ``step``. A disk that is full or a dir that cannot be written is a
+    :class:`~training.run_dir.RunDirError` naming the checkpoint, and the save's half-written
+    files (``ckpt-N_temp``) are removed; the checkpoints written before it are kept."""
+    try:
+        return manager.save(checkpoint_number=step)
+    except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, OSError) as e:
+        prefix = os.path.join(manager.directory, f"ckpt-{step}")
+        for leftover in tf.io.gfile.glob(prefix + "_temp*"):
+            if tf.io.gfile.isdir(leftover):
+                tf.io.gfile.rmtree(leftover)
+            else:
+                tf.io.gfile.remove(leftover)
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        raise run_dir.RunDirError(
+            f"could not write the checkpoint {prefix} ({' '.join(str(reason).split())}); free "
+            "space (or make the dir writable) and run the same command again: it resumes from "
+            "the newest checkpoint") from None
+
+
+def write_recent_losses(directory: str, step: int, losses: list[tuple[int, float]]) -> None:
+    """Records, before the checkpoint at ``step`` is written, the training losses of the calls
+    since the last evaluation (``RECENT_LOSSES`` in ``directory``, one entry per checkpoint
+    kept), so a run resumed from it reports the same mean training loss at its next evaluation
+    as a run never interrupted. A file beside the checkpoints, not in them: the checkpoint's
+    object graph stays what earlier runs saved."""
+    path = os.path.join(directory, RECENT_LOSSES)
+    recent = _read_recent(path)
+    recent[str(step)] = [[int(s), float(loss)] for s, loss in losses]
+    keep = sorted(recent, key=int)[-(KEEP + 1):]
+    try:
+        io.atomic_write_json(path, {k: recent[k] for k in keep})
+    except OSError as e:
+        raise run_dir.RunDirError(
+            f"could not write {path} ({e.strerror or e}); free space (or make the dir "
+            "writable) and run the same command again: it resumes from the newest "
+            "checkpoint") from None
+
+
+def read_recent_losses(directory: str, step: int) -> list[tuple[int, float]]:
+    """The losses :func:`write_recent_losses` recorded with the checkpoint at ``step`` (none for
+    a run started before they were recorded)."""
+    return [(int(s), float(loss))
+            for s, loss in _read_recent(os.path.join(directory, RECENT_LOSSES)).get(str(step), [])]
+
+
+def _read_recent(path: str) -> dict:
+    try:
+        recent = io.read_json(path) if io.exists(path) else {}
+    except ValueError:  # cut short: the losses are only a record, the run goes on without them
+        recent = {}
+    return recent if isinstance(recent, dict) else {}
 
 
 def restore_newest(checkpoint: tf.train.Checkpoint, directory: str, verbose: bool) -> str | None:

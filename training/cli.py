@@ -10,19 +10,28 @@ fails, the hidden lines are printed.
 ``UsageError`` for a bad flag, or any :class:`~datasets.errors.UserError`: a model dir that
 holds another run, a missing data file, a diverged run) ends the program with
 ``<program>: error: <message>`` on standard error and exit status 2 (``stopped`` and 1 for a
-diverged run), not with a traceback. Anything else is a bug and keeps its traceback.
+diverged run; ``stopped`` and 143 or 130 for a run stopped by SIGTERM or Ctrl-C after writing a
+checkpoint, :mod:`training.preemption`), not with a traceback; so does Ctrl-C at any other
+moment (``stopped: SIGINT``, status 130). :func:`parse_flags` does the same for a flag absl
+cannot parse. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import tempfile
 
 from datasets.errors import UserError
 
-__all__ = ["UserError", "import_tensorflow", "main_with_user_errors"]
+__all__ = ["INTERRUPTED", "UserError", "import_tensorflow", "main_with_user_errors",
+           "parse_flags"]
+
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it); a run that was training
+#: stops the same way after writing a checkpoint (``training.preemption``).
+INTERRUPTED = 130
 
 
 def import_tensorflow(show_logs: bool = False):
@@ -64,5 +73,25 @@ def main_with_user_errors(main):
             print(f"{os.path.basename(sys.argv[0])}: {verb}: {e}", file=sys.stderr,
                   flush=True)
             return status
+        except KeyboardInterrupt:  # Ctrl-C outside a run's training (training.preemption)
+            print(f"{os.path.basename(sys.argv[0])}: stopped: SIGINT", file=sys.stderr,
+                  flush=True)
+            return INTERRUPTED
 
     return wrapped
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing for ``app.run(main, flags_parser=parse_flags)``: a flag absl cannot
+    parse (an unknown flag, a bad value, a ``--flagfile`` that does not exist) ends the program
+    with ``<program>: error: <message>`` and exit status 2, like any other user error, rather
+    than absl's ``FATAL Flags parsing error`` and status 1."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        message = re.sub(r"^ERROR:+\s*", "", " ".join(str(e).split()))
+        print(f"{os.path.basename(argv[0])}: error: {message} (--helpfull lists the flags)",
+              file=sys.stderr, flush=True)
+        sys.exit(2)

@@ -29,15 +29,19 @@ Resuming: the checkpoint holds the model, the optimiser (with its step), the ran
 and the data position (epoch and step within the epoch). The training order of an epoch is a
 pure function of ``(seed, epoch)``, so a run killed at any point (even with SIGKILL) and
 restarted skips the batches it has already seen and ends with the same weights as a run never
-interrupted. Every worker of a multi-worker job restores from the chief's checkpoints. A lock
-keeps a second process out of a model dir (:class:`training.run_dir.Lock`).
+interrupted, and with the same ``history.json`` (the training losses since the last evaluation
+are recorded beside each checkpoint). Every worker of a multi-worker job restores from the
+chief's checkpoints. A lock keeps a second process out of a model dir
+(:class:`training.run_dir.Lock`). SIGTERM and Ctrl-C stop a run after a checkpoint at the step
+it reached (:mod:`training.preemption`).
 
 Model dir layout::
 
     model_dir/
       config.json          the run's identity, command and extensions (training.run_dir)
       LOCK                 while a process trains in it
-      checkpoints/         the latest checkpoints (resume)
+      checkpoints/         the latest checkpoints (resume), and recent_losses.json: the
+                           training losses since the last evaluation, per checkpoint
       best/                the checkpoint with the best dev metric
       summaries/           TensorBoard: train/ and eval/
       history.json         one entry per evaluation
@@ -59,13 +63,14 @@ from training import checkpoints, distribute, evaluation, run_dir, strategies
 from training.distribute import make_train_loop
 from training.evaluation import make_evaluator
 from training.params import check_params
+from training.preemption import Preempted, Preemption
 from training.progress import Progress
 from training.checkpoints import check_checkpointed
 from training.run import (Run, RunResult, TrainingDiverged, build_model, mean_since,
                           restore_best, start)
 from training.settings import RunConfig, default_cache_dir
 
-__all__ = ["RunConfig", "RunResult", "Training", "TrainingDiverged", "build_model",
+__all__ = ["Preempted", "RunConfig", "RunResult", "Training", "TrainingDiverged", "build_model",
            "check_checkpointed",
            "default_cache_dir", "make_evaluator", "make_train_loop", "restore_best", "train"]
 
@@ -79,6 +84,8 @@ def train(experiment, params: dict, config: RunConfig,
         run_dir.RunDirError: the model dir holds another run, is in use, or its checkpoints do
             not restore.
         TrainingDiverged: the loss or the weights became NaN or Inf.
+        Preempted: SIGTERM or SIGINT stopped the run (after a checkpoint at the current step
+            while it trains; :mod:`training.preemption`).
     """
     config.validate()
     check_params(params, experiment.name)
@@ -88,9 +95,10 @@ def train(experiment, params: dict, config: RunConfig,
                                            timeout=config.tpu_timeout)
     lock = (run_dir.Lock(config.model_dir, config.command) if strategies.is_chief(strategy)
             else contextlib.nullcontext())
-    with lock:
+    with Preemption() as stop, lock:
         run = start(experiment, params, config, strategy)
-        training = Training(run)
+        stop.position = lambda: (run.step, run.manager.latest_checkpoint)
+        training = Training(run, stop)
         training.train()
         return finish(run, training)
 
@@ -100,11 +108,15 @@ class Training:
     or checkpoint the schedule says is due, until the run ends or stops early.
 
     The data position (``epoch``, ``in_epoch``) and the training time are written to the
-    checkpoint's progress variables after every call, so any checkpoint resumes exactly.
+    checkpoint's progress variables after every call, so any checkpoint resumes exactly. A stop
+    requested by a signal (``stop``, :mod:`training.preemption`) is acted on after the call
+    (and the evaluation) in progress: a checkpoint at the current step, then
+    :class:`~training.preemption.Preempted`.
     """
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, stop: Preemption | None = None):
         self.run = run
+        self.stop = stop or Preemption()
         self.train_loop = make_train_loop(run.task, run.model, run.optimizer, run.strategy,
                                           global_batch=run.global_batch,
                                           clip_norm=run.clip_norm,
@@ -116,6 +128,8 @@ class Training:
         self.selection = run.selection()
         #: (step, mean loss) of every call this process ran
         self.losses: list[tuple[int, float]] = []
+        #: the calls since the last evaluation before the run resumed (history's train_loss)
+        self.carried = checkpoints.read_recent_losses(run.path(checkpoints.LATEST), run.step)
         #: (step, gathered dev outputs) of this process's latest selection evaluation
         self.last_selection: tuple[int, dict] | None = None
         # A run that had already stopped early and is started again does not train further.
@@ -132,9 +146,14 @@ class Training:
         return self.epoch + self.in_epoch / self.run.schedule.steps_per_epoch
 
     def train(self) -> None:
-        """Trains until the schedule's end or an early stop."""
-        while not self.run.schedule.finished(self.step, self.epoch) and not self.stopped_early:
-            self._train_epoch()
+        """Trains until the schedule's end, an early stop, or a stop requested by a signal."""
+        self.stop.deferred = True
+        try:
+            while (not self.run.schedule.finished(self.step, self.epoch)
+                   and not self.stopped_early):
+                self._train_epoch()
+        finally:
+            self.stop.deferred = False
 
     def _train_epoch(self) -> None:
         """The rest of the current epoch (all of it, unless the run ends or stops in it)."""
@@ -156,11 +175,12 @@ class Training:
                     and self.step != self.last_eval):
                 bar.close()
                 self._select()
-                if self.stopped_early:
-                    break
             elif schedule.checkpoints(self.step, done, epoch_done):
                 self._save()
-            if epoch_done or schedule.finished(self.step, self.epoch):
+            if strategies.any_worker(run.strategy, self.stop.requested):
+                bar.close()
+                self._stop()
+            if self.stopped_early or epoch_done or schedule.finished(self.step, self.epoch):
                 break
         bar.close()
 
@@ -207,7 +227,8 @@ class Training:
         self.selection.update(self.step, dev[run.task.metric])
         previous = run.history[-1]["step"] if run.history else 0
         run.log_evaluation({"step": self.step, "epoch": self.position,
-                            "train_loss": mean_since(self.losses, previous), "dev": dev})
+                            "train_loss": mean_since(self.carried + self.losses, previous),
+                            "dev": dev})
         if run.verbose:
             metrics = ", ".join(f"{k}={v}" if isinstance(v, int) or v is None else
                                 f"{k}={v:.4f}" for k, v in dev.items())
@@ -225,7 +246,20 @@ class Training:
         if not bool(self.weights_finite()):
             self.run.diverged("the weights stopped being finite", self.step, self.step,
                               self.epoch)
-        self.run.manager.save(checkpoint_number=self.step)
+        if self.run.chief:
+            since = self.run.history[-1]["step"] if self.run.history else 0
+            checkpoints.write_recent_losses(
+                self.run.path(checkpoints.LATEST), self.step,
+                [(s, loss) for s, loss in self.carried + self.losses if s > since])
+        checkpoints.save(self.run.manager, self.step)
+
+    def _stop(self) -> None:
+        """A checkpoint at the current step (unless one was just written), then
+        :class:`~training.preemption.Preempted` naming it."""
+        latest = self.run.manager.latest_checkpoint
+        if latest is None or checkpoints.step_of(latest) != self.step:
+            self._save()
+        raise self.stop.error(self.step, self.run.manager.latest_checkpoint)
 
 
 def finish(run: Run, training: Training) -> RunResult:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections import defaultdict
+from typing import Any
 
 from training import io
 
@@ -44,7 +45,9 @@ def collect(results_dir: str) -> list[dict]:
     """Every run below ``results_dir``: its record with ``path`` and ``status``.
 
     ``status`` is ``"ok"`` (``results.json`` of a finished run, with its ``identity``),
-    ``"diverged"`` or ``"unfinished"`` (a ``config.json`` without finished results).
+    ``"diverged"`` or ``"unfinished"`` (a ``config.json`` without finished results), or
+    ``"malformed"`` (a ``results.json`` or ``config.json`` that is not a run's record:
+    ``problem`` says why; ``experiment`` is ``None`` where it cannot be read).
     """
     if not io.isdir(results_dir):
         raise FileNotFoundError(f"--results_dir={results_dir} is not a directory")
@@ -52,20 +55,58 @@ def collect(results_dir: str) -> list[dict]:
     for root, dirs, files in io.walk(results_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if "results.json" in files:
-            run = io.read_json(os.path.join(root, "results.json"))
+            path = os.path.join(root, "results.json")
+            run, problem = _read_record(path)
+            if problem:
+                runs.append(_malformed(run, path, problem))
+                continue
             if run.get("status") == "ok":
-                run.setdefault("identity", _legacy_identity(run))
-                run["path"] = os.path.join(root, "results.json")
+                run["path"] = path
                 runs.append(run)
                 continue
         if "config.json" in files:
-            config = io.read_json(os.path.join(root, "config.json"))
-            if "experiment" not in config:
+            path = os.path.join(root, "config.json")
+            config, problem = _read_record(path, finished=False)
+            if problem:
+                runs.append(_malformed(config, path, problem))
                 continue
             status = "diverged" if "diverged.json" in files else "unfinished"
-            runs.append({"experiment": config["experiment"], "status": status,
-                         "path": os.path.join(root, "config.json")})
+            runs.append({"experiment": config["experiment"], "status": status, "path": path})
     return runs
+
+
+def _read_record(path: str, finished: bool = True) -> tuple[Any, str | None]:
+    """A run's ``results.json`` (``finished``) or ``config.json``, and what is wrong with it
+    (``None``: nothing)."""
+    try:
+        record = io.read_json(path)
+    except (ValueError, OSError) as e:
+        return None, f"not readable JSON: {str(e).replace(path + ': ', '')}"
+    if not isinstance(record, dict):
+        return record, f"a JSON {type(record).__name__}, not a run's record"
+    if not isinstance(record.get("experiment"), str):
+        return record, "no 'experiment'"
+    if not finished or record.get("status") != "ok":
+        return record, None
+    metrics = record.get("metrics")
+    if not (isinstance(metrics, dict) and metrics
+            and all(isinstance(m, dict) for m in metrics.values())):
+        return record, "no 'metrics' per split"
+    try:
+        record.setdefault("identity", _legacy_identity(record))
+    except (AttributeError, TypeError) as e:
+        return record, f"an unreadable identity ({e})"
+    identity = record["identity"]
+    if not (isinstance(identity, dict) and isinstance(identity.get("params"), dict)
+            and "seed" in identity):
+        return record, "no 'identity' with its params and seed"
+    return record, None
+
+
+def _malformed(record: Any, path: str, problem: str) -> dict:
+    experiment = record.get("experiment") if isinstance(record, dict) else None
+    return {"experiment": experiment if isinstance(experiment, str) else None,
+            "status": "malformed", "path": path, "problem": problem}
 
 
 def mean_std(values: list[float]) -> str:
@@ -98,15 +139,20 @@ def paper_table(paper: str, experiments, runs: list[dict], results_dir: str = ""
     """A markdown table of ``paper`` (see the module docstring), with the notes under it."""
     names = {exp.name for exp in experiments}
     mine = [run for run in runs if run["experiment"] in names]
-    if not mine:
+    # a record that names no experiment could be any paper's: every table names it
+    unreadable = [run for run in runs if run["status"] == "malformed" and
+                  run["experiment"] is None]
+    if not mine and not unreadable:
         return f"no runs of {paper} under {results_dir or 'the folder'}"
     lines = [f"## {paper}: paper vs ours (runs under {results_dir})", "",
              "| experiment | split | metric | paper | ours (mean ± std) | seeds | "
              "train ex/s | train s |",
              "|---|---|---|---|---|---|---|---|"]
     left_out: dict[str, list[str]] = defaultdict(list)
-    for run in mine:
-        if run["status"] != "ok":
+    for run in mine + unreadable:
+        if run["status"] == "malformed":
+            left_out["malformed"].append(f"{run['path']} ({run['problem']})")
+        elif run["status"] != "ok":
             left_out[run["status"]].append(os.path.dirname(run["path"]))
     for exp in experiments:
         settings: dict[str, dict[int, dict]] = defaultdict(dict)
@@ -137,7 +183,8 @@ def paper_table(paper: str, experiments, runs: list[dict], results_dir: str = ""
     notes = []
     what = {"unfinished": "did not finish (still training, or stopped)",
             "diverged": "diverged (diverged.json)",
-            "duplicate seed": "repeat a seed of the same setting (the newest is kept)"}
+            "duplicate seed": "repeat a seed of the same setting (the newest is kept)",
+            "malformed": "cannot be read"}
     for status, paths in left_out.items():
         shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
         notes.append(f"- left out: {len(paths)} run(s) that {what[status]}: {shown}")

@@ -126,7 +126,7 @@ class Run:
         return Selection(self.task.metric, self.task.metric_mode, int(self.params["patience"]),
                          best_value=self.progress["best_metric"],
                          evals_since_best=self.progress["evals_since_best"],
-                         save_best=lambda step: self.best_manager.save(checkpoint_number=step))
+                         save_best=lambda step: checkpoints.save(self.best_manager, step))
 
     # ------------------------------------------------------------------------ records
     def log_train(self, step: int, loss: float) -> None:
@@ -196,7 +196,13 @@ class Run:
     def write_results(self, results: dict[str, Any]) -> None:
         """Writes ``results.json`` (the chief) or removes this worker's scratch folder."""
         if self.chief:
-            io.atomic_write_json(self.path("results.json"), results)
+            try:
+                io.atomic_write_json(self.path("results.json"), results)
+            except OSError as e:
+                raise run_dir.RunDirError(
+                    f"could not write {self.path('results.json')} ({e.strerror or e}); the "
+                    "checkpoints are kept: free space and run the same command again to "
+                    "evaluate and write it") from None
             for writer in self.writers.values():
                 writer.flush()
             return

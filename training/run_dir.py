@@ -24,7 +24,12 @@ new length as its horizon from that point on.
 
 **Lock.** A training process holds ``MODEL_DIR/LOCK`` (host, process id and its start time,
 command); a second process refuses with the holder's details. A lock whose process is gone (same
-host, pid not running or running another program) is stale and is taken over with a message.
+host, pid not running or running another program) is stale and is taken over with a one-line
+note, and so is a ``LOCK`` that names no process (empty, not JSON, unreadable: what a crash or a
+full disk leaves); one that cannot be removed is refused with the command that removes it. The
+lock is written whole before it appears (a hard link to a complete file), so another process
+never reads a half-written one, and a start that cannot write it (a full disk, a read-only
+dir, ``--model_dir`` naming a file) is refused in one line and leaves nothing behind.
 On ``gs://`` the lock is best effort (object stores have no exclusive create). In a multi-worker
 job the chief holds it.
 """
@@ -32,12 +37,14 @@ job the chief holds it.
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import os
+import shlex
 import socket
 from typing import Any
 
-from datasets.errors import UserError
+from datasets.errors import MissingDataError, UserError
 from training import io
 
 CONFIG = "config.json"
@@ -106,9 +113,13 @@ def check(model_dir: str, saved: dict | None, new: dict, *, extend: bool = False
         run length grows).
 
     Raises:
-        RunDirError: the dir holds another run; the message lists each differing key.
+        RunDirError: the dir holds another run (the message lists each differing key), or
+            ``extend`` and it holds none.
     """
     if saved is None:
+        if extend:
+            raise RunDirError(f"--extend: {model_dir} holds no run to extend (no config.json); "
+                              "drop --extend to start a new run there")
         return "new"
     if "identity" not in saved:
         raise RunDirError(
@@ -157,6 +168,40 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
+def _create_exclusive(path: str, data: bytes) -> bool:
+    """Creates ``path`` holding ``data`` unless it exists (``False``), never leaving it empty:
+    the data is written beside it and hard-linked into place (a file system without hard links
+    gets an exclusive create, then the write)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        except OSError:
+            os.remove(path)
+            raise
+        return True
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def _alive(holder: dict) -> bool:
     pid = holder.get("pid")
     if not isinstance(pid, int):
@@ -194,22 +239,54 @@ class Lock:
                     timespec="seconds")}
 
     def _create(self) -> bool:
+        """Creates the lock with its record in one step; ``False``: it exists already."""
         data = json.dumps(self._record(), indent=2).encode()
-        if io.is_remote(self.path):
-            if io.exists(self.path):
-                return False
-            io.atomic_write_bytes(self.path, data)
-            return True
-        io.makedirs(os.path.dirname(self.path))
+        directory = os.path.dirname(self.path)
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return True
+            if io.is_remote(self.path):
+                if io.exists(self.path):
+                    return False
+                io.atomic_write_bytes(self.path, data)
+                return True
+            io.makedirs(directory)
+            return _create_exclusive(self.path, data)
+        except OSError as e:  # a regular file named like the dir, read-only, disk full, ...
+            if os.path.isfile(directory):
+                raise RunDirError(f"cannot use {directory} as --model_dir: it is a file, not "
+                                  "a folder") from None
+            raise RunDirError(f"cannot use {directory} as --model_dir: could not write "
+                              f"{self.path} ({e.strerror or e})") from None
+
+    def _holder(self) -> tuple[dict | None, str]:
+        """The lock's record, or ``None`` and why it is not a record a process wrote."""
+        try:
+            holder = io.read_json(self.path)
+        except MissingDataError:
+            return None, "gone"
+        except ValueError:
+            empty = io.is_remote(self.path) or os.path.getsize(self.path) == 0
+            return None, "it is empty" if empty else "it is not JSON"
+        except OSError as e:
+            return None, f"it cannot be read: {e.strerror or e}"
+        if not (isinstance(holder, dict) and isinstance(holder.get("pid"), int)
+                and isinstance(holder.get("host"), str)):
+            return None, "it names no process (no host and pid)"
+        return holder, ""
+
+    def _remove_stale(self, why: str) -> None:
+        print(f"removing a stale lock {self.path} ({why})", flush=True)
+        try:
+            io.remove(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise RunDirError(f"{self.path} is a stale lock ({why}) that this process cannot "
+                              f"remove ({e.strerror or e}); delete it with: "
+                              f"rm {shlex.quote(self.path)}") from None
 
     def acquire(self) -> "Lock":
+        """Takes the lock; a stale one (its process gone, or a file that names no process:
+        empty, not JSON, unreadable) is removed with a one-line note and taken over."""
         if self.path in _HELD:
             raise RunDirError(f"{os.path.dirname(self.path)} is already in use by this process")
         for _ in range(3):
@@ -217,25 +294,22 @@ class Lock:
                 self.held = True
                 _HELD.add(self.path)
                 return self
-            try:
-                holder = io.read_json(self.path)
-            except (OSError, ValueError):
-                holder = {}
+            holder, why = self._holder()
+            if holder is None:
+                if why != "gone":
+                    self._remove_stale(why)
+                continue
             same_host = holder.get("host") == socket.gethostname()
             if same_host and not _alive(holder) or (
                     same_host and holder.get("pid") == os.getpid()):
-                print(f"removing a stale lock {self.path} (pid {holder.get('pid')} on "
-                      f"{holder.get('host')} is not running)", flush=True)
-                try:
-                    io.remove(self.path)
-                except FileNotFoundError:
-                    pass
+                self._remove_stale(f"pid {holder.get('pid')} on {holder.get('host')} is not "
+                                   "running")
                 continue
             raise RunDirError(
                 f"{os.path.dirname(self.path)} is in use: process {holder.get('pid')} on "
                 f"{holder.get('host')} has trained in it since {holder.get('since')} "
                 f"({self.path}). Wait for it to finish or use another --model_dir; if no such "
-                f"process runs any more, delete {self.path}.")
+                f"process runs any more, delete it: rm {shlex.quote(self.path)}")
         raise RunDirError(f"could not take the lock {self.path}")
 
     def release(self) -> None:

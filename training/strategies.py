@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 import tensorflow as tf
 
@@ -72,16 +73,14 @@ def get_strategy(name: str = "default", *, tpu: str | None = None,
 def _connect_tpu(tpu: str, timeout: float) -> tf.distribute.Strategy:
     """Connects to a TPU, failing with a message rather than hanging when none answers.
 
-    A ``grpc://host:port`` address is probed first (a refused or silent port fails at once);
-    the connection and the TPU system's initialisation then get ``timeout`` seconds.
+    ``timeout`` bounds the whole of connecting. A ``grpc://host:port`` address is probed first
+    (:func:`_probe_grpc`): a refused port, one that accepts and never answers, or one that
+    answers but not as a gRPC server fails there, within the time left. The connection and the
+    TPU system's initialisation then run in a thread that is given the rest of it.
     """
+    deadline = time.monotonic() + timeout
     if tpu.startswith("grpc://"):
-        host, _, port = tpu[len("grpc://"):].rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=min(timeout, 10.0)):
-                pass
-        except (OSError, ValueError) as e:
-            raise ConnectionError(f"no TPU answers at {tpu} ({e}); check --tpu") from None
+        _probe_grpc(tpu, timeout, deadline)
     outcome: dict = {}
 
     def connect():
@@ -96,13 +95,40 @@ def _connect_tpu(tpu: str, timeout: float) -> tf.distribute.Strategy:
 
     thread = threading.Thread(target=connect, daemon=True)
     thread.start()
-    thread.join(timeout)
+    thread.join(max(0.0, deadline - time.monotonic()))
     if thread.is_alive():
         raise TimeoutError(f"could not connect to the TPU {tpu!r} within {timeout:g} s "
                            "(--tpu_timeout); is the TPU running and reachable?")
     if "error" in outcome:
         raise ConnectionError(f"could not connect to the TPU {tpu!r}: {outcome['error']}")
     return outcome["strategy"]
+
+
+#: The HTTP/2 connection preface and an empty SETTINGS frame: every gRPC server answers them
+#: with a SETTINGS frame of its own (RFC 9113 §3.4).
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _probe_grpc(tpu: str, timeout: float, deadline: float) -> None:
+    """Raises ``ConnectionError`` or ``TimeoutError`` unless a gRPC server answers at ``tpu``
+    (``grpc://host:port``) before ``deadline`` (``time.monotonic()``), the TCP connection
+    included; ``timeout`` is named in the message."""
+    host, _, port = tpu[len("grpc://"):].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)),
+                                      timeout=max(0.01, deadline - time.monotonic())
+                                      ) as connection:
+            connection.settimeout(max(0.01, deadline - time.monotonic()))
+            connection.sendall(_HTTP2_HELLO)
+            reply = connection.recv(9)  # a frame header: length (3), type (1), flags, stream
+    except (socket.timeout, TimeoutError):
+        raise TimeoutError(f"nothing at {tpu} answered as a TPU's gRPC server within "
+                           f"{timeout:g} s (--tpu_timeout); check --tpu") from None
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"no TPU answers at {tpu} ({e}); check --tpu") from None
+    if len(reply) < 4 or reply[3] != 4:
+        raise ConnectionError(f"the server at {tpu} is not a gRPC server (it did not answer "
+                              "HTTP/2); check --tpu")
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:
@@ -112,6 +138,17 @@ def barrier(strategy: tf.distribute.Strategy) -> None:
         return
     strategy.reduce(tf.distribute.ReduceOp.SUM,
                     strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def any_worker(strategy: tf.distribute.Strategy, flag: bool) -> bool:
+    """Whether ``flag`` is true on any worker (an all-reduce; ``flag`` itself in one
+    process). Every worker must call it at the same point."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return flag
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM,
+                            strategy.run(lambda: tf.constant(float(flag))), axis=None)
+    return float(total) > 0
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

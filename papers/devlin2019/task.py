@@ -79,18 +79,25 @@ class BertClassificationTask(Task):
         return {split: self._load(split)[2] for split in ("train", "dev")}
 
     def prepare(self, env) -> None:
-        """Records the resolved encoder and its vocabulary in the model dir (once)."""
+        """Records the resolved encoder and its vocabulary in the model dir (once); a restart
+        whose encoder's vocabulary file has other bytes is refused."""
         if not self.model_dir:
             return
         from training import io
+        from training.run_dir import RunDirError
 
         path = os.path.join(self.model_dir, "encoder.json")
         if not io.exists(path):
             io.atomic_write_json(path, self.spec.to_json())
         path = os.path.join(self.model_dir, "vocab.txt")
+        with tf.io.gfile.GFile(self.spec.vocab_path, "rb") as f:
+            vocab = f.read()
         if not io.exists(path):
-            with tf.io.gfile.GFile(self.spec.vocab_path, "rb") as f:
-                io.atomic_write_bytes(path, f.read())
+            io.atomic_write_bytes(path, vocab)
+        elif io.read_bytes(path) != vocab:  # the encoder's files changed under the same name
+            raise RunDirError(f"{self.spec.vocab_path} is not the vocabulary this run was "
+                              f"trained with ({path}): the tokens would map to other ids; use "
+                              "a new --model_dir for this encoder")
 
     def split_options(self, split: str) -> dict[str, Any]:
         return {k: self.params[k] for k in self.dataset_options}

@@ -222,9 +222,38 @@ class EntailmentTask(Task):
         return paths
 
     def predict(self, model, inputs: Sequence[str], output_dir: str) -> list[dict[str, Any]]:
-        """Labels of ``"premise<TAB>hypothesis"`` pairs, with their attention heat maps."""
+        """Labels of ``"premise<TAB>hypothesis"`` pairs, with their attention heat maps.
+
+        The model reads what it was trained on: the first ``premise_length`` tokens of a
+        premise and ``hypothesis_length - 1`` of a hypothesis (the dataset's cut, so a
+        20,000-word premise is neither run nor drawn at full length); a pair that was cut says
+        so in its ``note``.
+        """
         premises, hypotheses = text_columns(inputs, 2)
+        premises, premise_notes = self._cut(premises, int(self.params["premise_length"]),
+                                            "premise", "premise_length")
+        hypotheses, hypothesis_notes = self._cut(
+            hypotheses, int(self.params["hypothesis_length"]) - 1, "hypothesis",
+            "hypothesis_length - 1")
         draw = self.params["model"] in ("attention", "word_by_word")
         paths = [os.path.join(output_dir, f"attention_{i}.png") for i in range(len(inputs))]
-        return self._draw(model, premises, hypotheses, paths if draw else [],
-                          [f"input {i + 1}" for i in range(len(inputs))])
+        results = self._draw(model, premises, hypotheses, paths if draw else [],
+                             [f"input {i + 1}" for i in range(len(inputs))])
+        for result, *notes in zip(results, premise_notes, hypothesis_notes):
+            if any(notes):
+                result["note"] = "; ".join(note for note in notes if note)
+        return results
+
+    def _cut(self, texts: Sequence[str], limit: int, what: str, name: str
+             ) -> tuple[list[str], list[str | None]]:
+        """``texts`` cut to their first ``limit`` tokens, and a note for each one cut."""
+        cut, notes = [], []
+        for text_, tokens in zip(texts, self.tokenizer.tokenize_py(list(texts))):
+            if len(tokens) <= limit:
+                cut.append(text_)
+                notes.append(None)
+                continue
+            cut.append(" ".join(tokens[:limit]))
+            notes.append(f"the {what} has {len(tokens)} tokens; the model read its first "
+                         f"{limit} ({name}), as in training")
+        return cut, notes
