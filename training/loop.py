@@ -105,13 +105,22 @@ class Training:
 
     def __init__(self, run: Run):
         self.run = run
+        # The progress line follows each step from the host (not on a TPU: no host calls
+        # inside its loop; there --steps_per_loop sets how often the line moves).
+        stepwise = run.verbose and not isinstance(run.strategy, tf.distribute.TPUStrategy)
         self.train_loop = make_train_loop(run.task, run.model, run.optimizer, run.strategy,
                                           global_batch=run.global_batch,
                                           clip_norm=run.clip_norm,
-                                          jit_compile=run.config.jit_compile)
+                                          jit_compile=run.config.jit_compile,
+                                          on_step=self._on_step if stepwise else None)
         self.evaluate = make_evaluator(run.task, run.model, run.strategy,
                                        per_replica_batch=run.per_replica_batch,
-                                       seed=run.config.seed, static_shapes=run.static_shapes)
+                                       seed=run.config.seed, static_shapes=run.static_shapes,
+                                       verbose=run.verbose)
+        #: the progress line of the epoch in training, where it counts from, and the last loss
+        self.bar: Progress | None = None
+        self.bar_base = 0
+        self.last_loss: float | None = None
         self.weights_finite = checkpoints.weights_finite(run.model)
         self.selection = run.selection()
         #: (step, mean loss) of every call this process ran
@@ -145,12 +154,10 @@ class Training:
         iterator = iter(distribute.distributed_batches(run.strategy, run.task, request,
                                                        skip_steps=self.in_epoch))
         target = schedule.epoch_target(self.step, self.in_epoch)
-        label = (f"step {self.step}" if schedule.train_steps
-                 else f"epoch {self.epoch + 1}/{schedule.epochs}")
-        bar = Progress(target, label, enabled=run.verbose)
-        bar.update(self.in_epoch)
+        bar = self.bar = self._progress(target)
+        bar.update(self._bar_position())
         while True:
-            done, epoch_done = self._call(iterator, bar, target)
+            done, epoch_done = self._call(iterator, bar)
             self._record_position(epoch_done)
             if (schedule.evaluates(self.step, done, epoch_done, self.epoch)
                     and self.step != self.last_eval):
@@ -158,13 +165,39 @@ class Training:
                 self._select()
                 if self.stopped_early:
                     break
+                if not (epoch_done or schedule.finished(self.step, self.epoch)):
+                    bar = self.bar = self._progress(target)  # the rest of the epoch
+                    bar.update(self._bar_position())
             elif schedule.checkpoints(self.step, done, epoch_done):
                 self._save()
             if epoch_done or schedule.finished(self.step, self.epoch):
                 break
         bar.close()
+        self.bar = None
 
-    def _call(self, iterator, bar: Progress, target: int) -> tuple[int, bool]:
+    def _progress(self, target: int) -> Progress:
+        """The epoch's progress line: ``training, epoch 2/10: step 40/250`` counts the epoch's
+        steps; with ``train_steps``, ``training (epoch 1): step 40/200`` counts the run's."""
+        schedule = self.run.schedule
+        if schedule.train_steps:
+            label, total = f"training (epoch {self.epoch + 1}): step", schedule.train_steps
+        else:
+            label, total = f"training, epoch {self.epoch + 1}/{schedule.epochs}: step", target
+        return Progress(total, label, enabled=self.run.verbose)
+
+    def _bar_position(self, in_call: int = 0) -> int:
+        position = self.step if self.run.schedule.train_steps else self.in_epoch
+        return position + in_call
+
+    def _on_step(self, done: tf.Tensor) -> None:
+        """Called from inside a training call after each step (see ``make_train_loop``)."""
+        position = self._bar_position(int(done))
+        # the line's last update (with this call's loss) comes after the call
+        if self.bar is not None and position < self.bar.total:
+            values = {} if self.last_loss is None else {"loss": self.last_loss}
+            self.bar.update(position, **values)
+
+    def _call(self, iterator, bar: Progress) -> tuple[int, bool]:
         """One call of the training function; returns ``(steps taken, end of the epoch)``."""
         n = self.run.schedule.next_call(self.step)
         total, done = self.train_loop(iterator, tf.constant(n, tf.int32))
@@ -178,7 +211,8 @@ class Training:
             self.step += done
             self.in_epoch += done
             self.losses.append((self.step, loss))
-            bar.update(min(self.in_epoch, target), loss=loss)
+            self.last_loss = loss
+            bar.update(self._bar_position(), loss=loss)
             self.run.log_train(self.step, loss)
         return done, done < n
 
