@@ -172,10 +172,14 @@ def main(argv):
                      else FLAGS.model_dir)
         result = loop.train(experiment, params, run_config(model_dir, seed), strategy=strategy)
         metrics = result.results["metrics"]
+        if result.finished_before:
+            print(f"{model_dir} holds this run, finished: its results are below, nothing was "
+                  "trained or evaluated (--reevaluate evaluates its best checkpoint again, "
+                  "--extend with more --epochs or --train_steps trains it longer)")
         print(f"{experiment.name} seed={seed}: " + "  ".join(
             f"{split} {experiment.metric}={m.get(experiment.metric, float('nan')):.2f}"
             for split, m in metrics.items()))
-        for line in report.beside_paper(experiment, metrics):
+        for line in report.closing_summary(experiment, result.results, model_dir):
             print("  " + line)
     return 0
 

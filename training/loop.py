@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 
 import tensorflow as tf
 
 from datasets.batching import DataRequest
-from training import checkpoints, distribute, evaluation, run_dir, strategies
+from training import checkpoints, distribute, evaluation, io, run_dir, strategies
 from training.distribute import make_train_loop
 from training.evaluation import make_evaluator
 from training.params import check_params
@@ -86,13 +87,49 @@ def train(experiment, params: dict, config: RunConfig,
         strategy = strategies.get_strategy(config.strategy, tpu=config.tpu,
                                            num_cpu_devices=config.num_cpu_devices,
                                            timeout=config.tpu_timeout)
-    lock = (run_dir.Lock(config.model_dir, config.command) if strategies.is_chief(strategy)
-            else contextlib.nullcontext())
-    with lock:
-        run = start(experiment, params, config, strategy)
-        training = Training(run)
-        training.train()
-        return finish(run, training)
+    if not (config.reevaluate or config.extend):
+        results = finished_results(experiment, params, config, strategy)
+        if results is not None:
+            return RunResult(results=results, model=None, task=None, train_losses=[],
+                             finished_before=True)
+    chief = strategies.is_chief(strategy)
+    created = _missing_folders(config.model_dir) if chief else []
+    lock = run_dir.Lock(config.model_dir, config.command) if chief else contextlib.nullcontext()
+    try:
+        with lock:
+            run = start(experiment, params, config, strategy)
+            training = Training(run)
+            training.train()
+            return finish(run, training)
+    except BaseException:
+        # A run that failed before writing anything (its data not found, a bad setting)
+        # leaves no folder behind: the ones the lock created are removed while empty.
+        for folder in created:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+
+
+def _missing_folders(model_dir: str) -> list[str]:
+    """The local folders of ``model_dir`` that do not exist yet, deepest first."""
+    missing = []
+    folder = os.path.abspath(model_dir)
+    while not io.is_remote(model_dir) and not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def finished_results(experiment, params: dict, config: RunConfig,
+                     strategy: tf.distribute.Strategy) -> dict | None:
+    """The ``results.json`` of ``config.model_dir`` when it holds this run, finished; read
+    without the data (see :func:`training.run_dir.finished_results`)."""
+    static = config.static_shapes or isinstance(strategy, tf.distribute.TPUStrategy)
+    new = run_dir.identity(experiment.name, params, seed=config.seed,
+                           mixed_precision=config.mixed_precision, eval_every=config.eval_every,
+                           static_shapes=static, data={})
+    return run_dir.finished_results(config.model_dir, run_dir.read_config(config.model_dir),
+                                    new)
 
 
 class Training:

@@ -73,9 +73,9 @@ class Progress:
         if rate:
             parts.append(f"{rate:.2f} {self.unit}/s")
             if not final and self.total is not None and current < self.total:
-                parts.append(f"ETA {_duration((self.total - current) / rate)}")
+                parts.append(f"ETA {duration((self.total - current) / rate)}")
         else:
-            parts.append(f"{_duration(now - self.start)}")
+            parts.append(f"{duration(now - self.start)}")
         line = ", ".join(parts)
         if values:
             line += " - " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
@@ -109,7 +109,8 @@ class Progress:
         self.done = True
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``42s``, ``3:05`` or ``1:02:03``."""
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -54,6 +54,9 @@ class RunResult:
     model: keras.Model
     task: Task
     train_losses: list[tuple[int, float]]
+    #: the run had finished before this call: ``results`` are its ``results.json``, nothing
+    #: was trained or evaluated (``model`` and ``task`` are ``None``)
+    finished_before: bool = False
 
 
 def build_model(task: Task, static_shapes: bool = False) -> keras.Model:

@@ -148,6 +148,9 @@ class RunConfig:
     extend: bool = _setting(False, "Train an existing run for longer: --epochs or "
                             "--train_steps may grow; every other setting must stay the same.",
                             resume=PER_PROCESS)
+    reevaluate: bool = _setting(False, "Run the final evaluation of a finished run again and "
+                                "rewrite its results.json (without it, re-running a finished "
+                                "run prints its results and exits).", resume=PER_PROCESS)
     command: str = ""
 
     def validate(self) -> None:

@@ -1,0 +1,141 @@
+"""The suite as a user meets it: progress lines for every long phase, a finished run that is not
+evaluated again, a closing summary, and no folder left behind by a run that could not start."""
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from papers import registry
+from tests.conftest import REPO
+from tests.toy_task import SECONDS_PER_BATCH, TOY
+from training import loop
+from training.progress import Progress
+
+BOW = "baselines/sst2_bow_logreg"
+ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def _cli(*args, data_dir=None, timeout=300):
+    env = dict(ENV)
+    if data_dir:
+        env["KERAS_PAPERS_DATA_DIR"] = data_dir
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _config(tmp_path, **kwargs):
+    return loop.RunConfig(model_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"),
+                          **kwargs)
+
+
+# --------------------------------------------------------------------------- progress
+def test_a_progress_line_counts_with_rate_and_eta_and_without_a_known_total():
+    out = Terminal()
+    bar = Progress(4, "training, epoch 1/2: step", stream=out)
+    for step in range(5):
+        bar.update(step, loss=0.5)
+        if step < 4:
+            bar.last_print = 0.0  # no throttling in a test
+    lines = out.getvalue().split("\r")[1:]
+    assert lines[-1].startswith("training, epoch 1/2: step 4/4 [=====")
+    assert "step/s" in lines[-1] and "loss 0.5000" in lines[-1] and lines[-1].endswith("\n")
+    assert "ETA" in lines[-2]
+    log = io.StringIO()  # not a terminal: the count, its rate, one line at the end
+    bar = Progress(None, "final evaluation on test: batch", stream=log, unit="batch",
+                   announce=True)
+    for batch in range(3):
+        bar.update(batch)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("final evaluation on test: batch 0,")
+    assert lines[-1].startswith("final evaluation on test: batch 2/2 [") and "batch/s" in lines[-1]
+
+
+def test_the_training_line_moves_each_step_whatever_steps_per_loop_is(tmp_path, monkeypatch):
+    """One call of the training function takes the whole epoch (20 steps per loop, 16 steps);
+    the line is still redrawn after every step, and each evaluation has its own line."""
+    monkeypatch.setenv(SECONDS_PER_BATCH, "0.12")  # each step outlasts the redraw interval
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    loop.train(TOY, TOY.params_with_overrides({"epochs": 1}),
+               _config(tmp_path, steps_per_loop=20, verbose=True))
+    text = out.getvalue()
+    drawn = {int(part.split("step ")[1].split("/")[0]) for part in text.split("\r")
+             if part.startswith("training, epoch 1/1: step ")}
+    assert drawn >= set(range(1, 17)) - {16} and 16 in drawn, sorted(drawn)
+    assert "final evaluation on test: batch 7/7 [" in text
+
+
+# --------------------------------------------------------------------- finished runs
+@pytest.fixture(scope="module")
+def bow_run(data_dir, tmp_path_factory):
+    """A short run through train.py, as a user starts it."""
+    model_dir = tmp_path_factory.mktemp("usability") / "bow"
+    out = _cli("train.py", f"--experiment={BOW}", f"--model_dir={model_dir}",
+               "--train_steps=30", "--eval_every=30", data_dir=data_dir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return model_dir, out
+
+
+def test_a_run_ends_with_a_summary_of_its_numbers_time_and_files(bow_run):
+    model_dir, out = bow_run
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    assert any(line.startswith("test: accuracy=") for line in lines), out.stdout
+    assert any(line.startswith("wall time ") and "over 30 steps" in line for line in lines)
+    assert f"results:  {model_dir / 'results.json'}" in lines
+    assert f"best:     {model_dir / 'best'} (step 30)" in lines
+    assert f"pictures: {model_dir / 'learning_curve.png'}" in lines
+    assert (f"table:    python evaluate.py --table=baselines --results_dir={model_dir.parent}"
+            in lines)
+
+
+def test_re_running_a_finished_run_prints_its_results_and_evaluates_nothing(bow_run, data_dir):
+    model_dir, first = bow_run
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns)
+              for p in model_dir.iterdir() if p.is_file()}
+    again = _cli("train.py", f"--experiment={BOW}", f"--model_dir={model_dir}",
+                 "--train_steps=30", "--eval_every=30", data_dir=data_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "holds this run, finished" in again.stdout and "final evaluation" not in again.stdout
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns)
+             for p in model_dir.iterdir() if p.is_file()}
+    assert after == before  # results.json byte for byte, and nothing else written
+    def summary(out):
+        return [line for line in out.stdout.splitlines()
+                if line.startswith((f"{BOW} seed=0:", "  results:", "  best:", "  table:"))]
+
+    assert summary(again) == summary(first) and len(summary(first)) == 4
+
+
+def test_reevaluate_runs_the_final_evaluation_of_a_finished_run_again(tmp_path):
+    params = TOY.params_with_overrides({"epochs": 1})
+    first = loop.train(TOY, params, _config(tmp_path, verbose=False))
+    again = loop.train(TOY, params, _config(tmp_path, verbose=False))
+    assert again.finished_before and again.model is None
+    assert again.results["metrics"]["test"] == pytest.approx(first.results["metrics"]["test"])
+    results = tmp_path / "run" / "results.json"
+    stamp = results.stat().st_mtime_ns
+    redone = loop.train(TOY, params, _config(tmp_path, verbose=False, reevaluate=True))
+    assert not redone.finished_before and results.stat().st_mtime_ns != stamp
+    assert redone.results["metrics"]["test"] == pytest.approx(first.results["metrics"]["test"])
+    other_seed = loop.train(TOY, params, _config(tmp_path / "x", verbose=False, seed=1))
+    assert not other_seed.finished_before
+
+
+def test_a_run_whose_data_is_missing_leaves_no_folder(tmp_path):
+    exp = registry.get(BOW)
+    empty = tmp_path / "empty_data"
+    empty.mkdir()
+    config = loop.RunConfig(model_dir=str(tmp_path / "runs" / "bow"), data_dir=str(empty),
+                            verbose=False)
+    with pytest.raises(Exception, match="sst"):
+        loop.train(exp, exp.params_with_overrides({"train_steps": 2}), config)
+    assert not (tmp_path / "runs").exists()
