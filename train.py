@@ -3,6 +3,7 @@ r"""Trains one registered experiment (a paper table row) with the shared loop.
 Examples:
 
     python train.py --list
+    python train.py --describe=cho2014/sst2_gru     # its hyperparameters and the paper's values
     python train.py --experiment=baselines/sst2_bow_logreg --model_dir=runs/bow \
         --data_dir=../shared/data
     python train.py --experiment=cho2014/sst2_gru --model_dir=runs/gru --seeds=0,1,2 \
@@ -27,6 +28,8 @@ from training import cli, settings
 FLAGS = flags.FLAGS
 
 flags.DEFINE_bool("list", False, "Print every registered experiment and exit.")
+flags.DEFINE_string("describe", None, "Print an experiment's hyperparameters (default, the "
+                    "paper's value, what each means) and exit, e.g. --describe=cho2014/sst2_gru.")
 # --experiment, --params, every RunConfig field and the hyperparameter shorthands
 # (--batch_size, ...): declared once, in training/settings.py.
 settings.define_flags()
@@ -140,6 +143,12 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines (checkpoint sharding…)
     if FLAGS.list:
         print(list_experiments())
+        return 0
+    if FLAGS.describe:
+        try:
+            print(registry.get(FLAGS.describe).describe())
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
         return 0
     if not FLAGS.experiment or not FLAGS.model_dir:
         raise app.UsageError("--experiment and --model_dir are required (or --list)")

@@ -2,6 +2,7 @@
 evaluated again, a closing summary, and no folder left behind by a run that could not start."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +140,70 @@ def test_a_run_whose_data_is_missing_leaves_no_folder(tmp_path):
     with pytest.raises(Exception, match="sst"):
         loop.train(exp, exp.params_with_overrides({"train_steps": 2}), config)
     assert not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------- --predict
+@pytest.fixture(scope="module")
+def snli_run(data_dir, cache_dir, tmp_path_factory):
+    """A few steps of word-by-word attention on 200 SNLI pairs (a pair task with pictures)."""
+    exp = registry.get("rocktaschel2016/word_by_word")
+    params = exp.params_with_overrides("k=8,train_examples=200,train_steps=3,batch_size=16")
+    model_dir = tmp_path_factory.mktemp("usability") / "snli"
+    loop.train(exp, params, loop.RunConfig(model_dir=str(model_dir), data_dir=data_dir,
+                                           cache_dir=cache_dir, verbose=False))
+    return model_dir
+
+
+def test_a_bad_line_of_a_predict_file_is_reported_and_the_others_go_on(snli_run, data_dir,
+                                                                       tmp_path):
+    inputs = tmp_path / "pairs.tsv"
+    inputs.write_text("A man plays a guitar.\tA person makes music.\n"
+                      "no tab on this line\n"
+                      "A dog runs.\tAn animal moves.\n")
+    out = _cli("evaluate.py", f"--model_dir={snli_run}", f"--predict_file={inputs}",
+               data_dir=data_dir)
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert (f"evaluate.py: {inputs}, line 2: must be two non-empty texts separated by a tab"
+            in out.stderr) and "not 1 parts" in out.stderr and "Traceback" not in out.stderr
+    records = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [r["input"] for r in records] == inputs.read_text().splitlines()
+    assert "error" in records[1] and "label" not in records[1]
+    assert all(r["label"] in ("entailment", "neutral", "contradiction")
+               for r in (records[0], records[2]))
+
+
+def test_a_bad_predict_is_refused_before_the_run_is_loaded(snli_run, tmp_path):
+    """Checked before anything is read: the run's data is not even needed to refuse it."""
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    out = _cli("evaluate.py", f"--model_dir={snli_run}", "--predict=only a premise",
+               f"--data_dir={empty}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("evaluate.py: error: --predict must be two non-empty texts")
+
+
+# ------------------------------------------------------------------------- --describe
+def test_every_hyperparameter_of_every_experiment_says_what_it_means():
+    for name, exp in registry.load_all().items():
+        assert not exp.undescribed(), f"{name}: no meaning for {exp.undescribed()}"
+        unused = set(exp.paper_values) - set(exp.hparams)
+        assert not unused, f"{name}: paper values of no hyperparameter {unused}"
+
+
+def test_describe_prints_each_hyperparameter_its_default_and_the_paper_s_value():
+    block = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
+             "runpy.run_path(sys.argv[0], run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", block, "train.py",
+                          "--describe=zaremba2014/imdb_medium"], cwd=REPO, env=ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    exp = registry.get("zaremba2014/imdb_medium")
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()
+            if line and line.split()[0] in exp.hparams}
+    assert set(rows) == set(exp.hparams)
+    assert rows["hidden_units"][1:3] == ["650", "650"]  # default, the paper's (Section 4.1)
+    assert rows["eval_examples"][1:3] == ["500", "-"]  # the paper has none
+    assert " ".join(rows["dropout"][3:]) == exp.hyperparameters["dropout"].meaning
+    assert "paper: 82.7 perplexity on test" in out.stdout
+    out = _cli("train.py", "--describe=cho2014/nope")
+    assert out.returncode == 2 and "unknown experiment 'cho2014/nope'" in out.stderr

@@ -312,14 +312,16 @@ def mean_since(losses: list[tuple[int, float]], step: int) -> float | None:
 
 def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
                  strategy: tf.distribute.Strategy | None = None,
-                 cache_dir: str | None = None) -> tuple[Task, keras.Model]:
-    """Rebuilds the task and model of a finished run and loads its best checkpoint."""
+                 cache_dir: str | None = None, task: Task | None = None
+                 ) -> tuple[Task, keras.Model]:
+    """Rebuilds the task (or takes ``task``, made but not prepared) and model of a finished
+    run and loads its best checkpoint."""
     strategy = strategy or tf.distribute.get_strategy()
     best_dir = os.path.join(model_dir, checkpoints.BEST)
     latest = tf.train.latest_checkpoint(best_dir)
     if latest is None:
         raise run_dir.RunDirError(f"no best checkpoint in {best_dir}: train the run first")
-    task: Task = experiment.make_task(params, data_dir, model_dir)
+    task = task or experiment.make_task(params, data_dir, model_dir)
     task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir()))
     with strategy.scope():
         model = build_model(task)

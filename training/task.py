@@ -104,6 +104,8 @@ class Task:
     has_final_eval_step: bool = False
     #: the dataset :meth:`split` loads (a name of ``datasets.load``); ``None``: the task's own.
     dataset_name: str | None = None
+    #: tab-separated texts in one raw input of :meth:`predict` (1: a text, 2: a pair)
+    prediction_columns: int = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -280,6 +282,20 @@ class Task:
         raise PredictionNotSupported(f"{type(self).__name__} does not support prediction "
                                      "from raw input")
 
+    @classmethod
+    def supports_prediction(cls) -> bool:
+        """Whether :meth:`predict` labels raw input (the task overrides it)."""
+        return cls.predict is not Task.predict
+
+    def input_problem(self, raw: str) -> str | None:
+        """Why ``raw`` is not an input :meth:`predict` takes (``None``: it is one).
+
+        ``evaluate.py`` checks every input with it before it loads the run, so it reads no
+        data and no weights. Default: :attr:`prediction_columns` non-empty texts separated by
+        tabs.
+        """
+        return columns_problem(raw, self.prediction_columns)
+
     def serving_endpoint(self, model: keras.Model):
         """``(fn, input_signature, resources)`` of a SavedModel signature on raw input
         (:mod:`training.export`): ``fn`` maps the raw inputs to a dict of outputs; resources
@@ -298,14 +314,24 @@ def text_columns(inputs: Sequence[str], count: int) -> list[list[str]]:
     """
     columns: list[list[str]] = [[] for _ in range(count)]
     for n, text in enumerate(inputs, start=1):
+        problem = columns_problem(text, count)
+        if problem:
+            raise ValueError(f"input {n} {problem}")
         parts = text.split("\t") if count > 1 else [text]
-        if len(parts) != count or not all(p.strip() for p in parts):
-            what = ("two non-empty texts separated by a tab (premise/sentence 1, "
-                    "hypothesis/sentence 2)" if count == 2 else "a non-empty text")
-            raise ValueError(f"input {n} must be {what}: {text!r}")
         for column, part in zip(columns, parts):
             column.append(part.strip())
     return columns
+
+
+def columns_problem(text: str, count: int) -> str | None:
+    """Why ``text`` is not ``count`` non-empty texts separated by tabs (``None``: it is)."""
+    parts = text.split("\t") if count > 1 else [text]
+    if len(parts) == count and all(p.strip() for p in parts):
+        return None
+    what = ("two non-empty texts separated by a tab (premise/sentence 1, "
+            "hypothesis/sentence 2)" if count == 2 else "a non-empty text")
+    found = f", not {len(parts)} parts" if count > 1 and len(parts) != count else ""
+    return f"must be {what}{found}: {text!r}"
 
 
 def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:

@@ -46,6 +46,7 @@ class EntailmentTask(Task):
     metric = "accuracy"
     eval_splits = ("train", "dev", "test")
     dataset_name = "snli"
+    prediction_columns = 2
 
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)

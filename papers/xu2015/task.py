@@ -57,6 +57,7 @@ import tensorflow as tf
 
 import datasets
 from datasets import batching, captions, images
+from datasets.errors import UserError
 from datasets.flickr8k import CAPTIONS_PER_IMAGE
 from layers import decoding
 from metrics import captions as caption_metrics
@@ -422,7 +423,17 @@ class CaptionTask(Task):
 
     @functools.cached_property
     def encoder(self) -> keras.Model:
-        return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"])
+        return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"],
+                                      cache_dir=self._env.cache_dir if self._env else None)
+
+    def input_problem(self, raw: str) -> str | None:
+        """An image file that ``datasets.images.load_image`` reads (JPEG, PNG, GIF, BMP)."""
+        spec = encoders.get_spec(self.params["encoder"])
+        try:
+            images.load_image(raw, spec.image_size, spec.preprocess)
+        except UserError as e:
+            return str(e)
+        return None
 
     def predict(self, model, inputs: Sequence[str], output_dir: str) -> list[dict[str, Any]]:
         """Captions of image files (JPEG, PNG, GIF, BMP), with a picture of each word's
