@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from absl import app, flags, logging
 
@@ -199,6 +200,8 @@ def main(argv):
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
         raise app.UsageError(f"--batch_size must be at least 1, got {FLAGS.batch_size}")
     exp, params = _read_run(FLAGS.model_dir, FLAGS.experiment)
+    if not FLAGS["verbosity"].present and not FLAGS.tf_logs:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines (SavedModel writing…)
     cli.import_tensorflow(FLAGS.tf_logs)
     import tensorflow as tf
 
@@ -221,11 +224,15 @@ def main(argv):
     if FLAGS.export:
         from training import export
 
+        print(f"exporting {exp.name} to {FLAGS.export}: tracing the serving function and "
+              "writing the SavedModel…", flush=True)
+        started = time.time()
         try:
             path = export.export_run(task, model, FLAGS.export)
         except FileExistsError as e:
             raise app.UsageError(str(e)) from None
-        print(f"exported {exp.name} to {path}: signature 'serving_default'")
+        print(f"exported {exp.name} to {path} in {time.time() - started:.0f}s: signature "
+              "'serving_default'")
         return 0
     evaluate = evaluation.make_evaluator(task, model, tf.distribute.get_strategy(),
                                          per_replica_batch=FLAGS.batch_size or

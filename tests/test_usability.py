@@ -207,3 +207,28 @@ def test_describe_prints_each_hyperparameter_its_default_and_the_paper_s_value()
     assert "paper: 82.7 perplexity on test" in out.stdout
     out = _cli("train.py", "--describe=cho2014/nope")
     assert out.returncode == 2 and "unknown experiment 'cho2014/nope'" in out.stderr
+
+
+# ------------------------------------------------------------------------------ quiet
+def test_a_split_with_missing_images_logs_one_counted_line(data_dir, caplog):
+    import datasets
+
+    with caplog.at_level("WARNING", logger="datasets.flickr8k"):
+        loaded = datasets.load("flickr8k", "train", data_dir)
+    lines = [r.getMessage() for r in caplog.records if r.name == "datasets.flickr8k"]
+    assert len(lines) == 1, lines
+    missing = loaded.info["missing_images"]
+    assert lines[0].startswith(f"Flickr8k train: {missing} of 6000 listed images are not in ")
+    assert sum(name in lines[0] for name in loaded.info["missing_image_examples"]) == 1
+
+
+def test_an_export_is_quiet_and_has_one_signature(bow_run, tmp_path):
+    model_dir, _ = bow_run
+    export_dir = tmp_path / "export"
+    out = _cli("evaluate.py", f"--model_dir={model_dir}", f"--export={export_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr == "", out.stderr  # no INFO lines of TensorFlow's (--tf_logs shows them)
+    assert out.stdout.splitlines()[-1].startswith(f"exported {BOW} to {export_dir} in ")
+    import tensorflow as tf
+
+    assert list(tf.saved_model.load(str(export_dir)).signatures) == ["serving_default"]
