@@ -232,3 +232,18 @@ def test_an_export_is_quiet_and_has_one_signature(bow_run, tmp_path):
     import tensorflow as tf
 
     assert list(tf.saved_model.load(str(export_dir)).signatures) == ["serving_default"]
+
+
+# ---------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("keep", [1, 2])
+def test_keep_checkpoints_sets_how_many_resumable_checkpoints_stay(tmp_path, keep):
+    import tensorflow as tf
+
+    loop.train(TOY, TOY.params_with_overrides({"epochs": 1}),
+               _config(tmp_path, verbose=False, checkpoint_every=4, keep_checkpoints=keep))
+    state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints"))
+    assert len(state.all_model_checkpoint_paths) == keep
+    best = tf.train.latest_checkpoint(str(tmp_path / "run" / "best"))
+    names = [name for name, _ in tf.train.list_variables(best)]
+    assert any(n.startswith("model/") for n in names)
+    assert not any(n.startswith("optimizer/") for n in names)  # best/ holds the model only

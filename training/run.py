@@ -224,7 +224,8 @@ def start(experiment, params: dict, config: RunConfig,
     _build(run)
     checkpoint = checkpoints.run_checkpoint(run.model, run.optimizer, run.progress)
     root = checkpoints.write_root(config.model_dir, strategy)
-    run.manager, run.best_manager = checkpoints.managers(checkpoint, run.model, root)
+    run.manager, run.best_manager = checkpoints.managers(checkpoint, run.model, root,
+                                                         keep=config.keep_checkpoints)
     # Every worker restores from the chief's checkpoints; nothing is written before this.
     _restore(run, checkpoint)
     if run.chief and state != "same":
