@@ -133,10 +133,24 @@ def _checked_inputs(task, inputs: list[tuple[str, str]]) -> tuple[list[str], dic
     return good, problems
 
 
+def _restore_without_data(exp, params: dict, data_dir: str | None, task=None):
+    """The run's task and best model from what its model dir holds, reading no dataset (a run
+    dir written before it kept those files needs its data; the message says so)."""
+    from datasets.errors import MissingDataError
+    from training import run
+
+    try:
+        return run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                cache_dir=FLAGS.cache_dir, task=task, read_data=False)
+    except MissingDataError as e:
+        raise cli.UserError(f"{FLAGS.model_dir} was trained before runs kept what prediction "
+                            f"and export read (labels, model inputs): its data is needed "
+                            f"once, and is not found ({e}); pass the run's --data_dir") from None
+
+
 def _predict(exp, params: dict, data_dir: str | None, inputs: list[tuple[str, str]]) -> int:
     """Labels (or continues, or captions) the inputs; one JSON line per input, in order (a
     rejected line with its ``error``). Exit status 1 when a line was rejected."""
-    from training import run
     from training.task import PredictionNotSupported
 
     task = exp.make_task(params, data_dir, FLAGS.model_dir)
@@ -145,8 +159,7 @@ def _predict(exp, params: dict, data_dir: str | None, inputs: list[tuple[str, st
                                      "from raw input")
     decoding = _decoding_kwargs(task)
     good, problems = _checked_inputs(task, inputs)
-    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
-                                   cache_dir=FLAGS.cache_dir, task=task)
+    task, model = _restore_without_data(exp, params, data_dir, task)
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
     try:
         predictions = iter(task.predict(model, good, output_dir, **decoding))
@@ -219,11 +232,10 @@ def main(argv):
     data_dir = resolve_data_dir(FLAGS.data_dir) or _recorded_data_dir(FLAGS.model_dir)
     if predicting:
         return _predict(exp, params, data_dir, inputs)
-    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
-                                   cache_dir=FLAGS.cache_dir)
     if FLAGS.export:
         from training import export
 
+        task, model = _restore_without_data(exp, params, data_dir)
         print(f"exporting {exp.name} to {FLAGS.export}: tracing the serving function and "
               "writing the SavedModel…", flush=True)
         started = time.time()
@@ -234,6 +246,8 @@ def main(argv):
         print(f"exported {exp.name} to {path} in {time.time() - started:.0f}s: signature "
               "'serving_default'")
         return 0
+    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                   cache_dir=FLAGS.cache_dir)
     evaluate = evaluation.make_evaluator(task, model, tf.distribute.get_strategy(),
                                          per_replica_batch=FLAGS.batch_size or
                                          params["batch_size"])

@@ -4,6 +4,8 @@ evaluated again, a closing summary, and no folder left behind by a run that coul
 import io
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ from papers import registry
 from tests.conftest import REPO
 from tests.toy_task import SECONDS_PER_BATCH, TOY
 from training import loop
+from training import run as run_module
 from training.progress import Progress
 
 BOW = "baselines/sst2_bow_logreg"
@@ -172,6 +175,72 @@ def test_a_bad_line_of_a_predict_file_is_reported_and_the_others_go_on(snli_run,
                for r in (records[0], records[2]))
 
 
+def test_predict_reads_only_the_run_dir_with_an_empty_data_dir(bow_run, snli_run, tmp_path):
+    """No dataset is read: the vocabulary, the labels, the model's input shapes and the
+    weights are in the run dir (an empty --data_dir would fail any read of the data)."""
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    bow, _ = bow_run
+    for run, text, labels in ((bow, "a gripping, funny film", ("negative", "positive")),
+                              (snli_run, "A man plays a guitar.\tA person makes music.",
+                               ("entailment", "neutral", "contradiction"))):
+        out = _cli("evaluate.py", f"--model_dir={run}", f"--predict={text}",
+                   f"--data_dir={empty}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert json.loads(out.stdout.strip().splitlines()[-1])["label"] in labels
+    # a run dir of an earlier version (without those files) says what it needs
+    old = tmp_path / "old_run"
+    shutil.copytree(bow, old)
+    for name in ("labels.json", "model_inputs.json"):
+        (old / name).unlink()
+    out = _cli("evaluate.py", f"--model_dir={old}", "--predict=a fine film",
+               f"--data_dir={empty}")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "was trained before runs kept what prediction and export read" in out.stderr
+    assert "pass the run's --data_dir" in out.stderr
+
+
+def _empty_dir(tmp_path):
+    empty = tmp_path / "no_data"
+    empty.mkdir(exist_ok=True)
+    return str(empty)
+
+
+def test_a_language_model_predicts_from_its_run_dir_alone(data_dir, cache_dir, tmp_path):
+    exp = registry.get("zaremba2014/imdb_small")
+    params = exp.params_with_overrides("train_examples=200,eval_examples=20,hidden_units=16,"
+                                       "train_steps=2,bptt=10")
+    loop.train(exp, params, loop.RunConfig(model_dir=str(tmp_path / "lm"), data_dir=data_dir,
+                                           cache_dir=cache_dir, verbose=False))
+    task, model = run_module.restore_best(exp, params, str(tmp_path / "lm"),
+                                          _empty_dir(tmp_path), cache_dir=cache_dir,
+                                          read_data=False)
+    [out] = task.predict(model, ["the film was"], str(tmp_path / "out"))
+    assert out["prompt"] == "the film was" and out["continuation"]
+
+
+def test_a_png_is_captioned_from_the_run_dir_alone(data_dir, cache_dir, tmp_path):
+    import tensorflow as tf
+
+    exp = registry.get("xu2015/flickr8k_soft")
+    params = exp.params_with_overrides("encoder=efficientnet_lite0,train_steps=2,units=16,"
+                                       "embedding_dim=8,attention_units=8,beam_width=2,"
+                                       "train_images=50")
+    loop.train(exp, params, loop.RunConfig(model_dir=str(tmp_path / "xu"), data_dir=data_dir,
+                                           cache_dir=cache_dir, verbose=False))
+    jpeg = next((pathlib.Path(data_dir) / "flickr8k" / "images").glob("*.jpg"))
+    png = tmp_path / "photo.png"
+    png.write_bytes(tf.io.encode_png(tf.io.decode_jpeg(jpeg.read_bytes())).numpy())
+    task, model = run_module.restore_best(exp, params, str(tmp_path / "xu"),
+                                          _empty_dir(tmp_path), cache_dir=cache_dir,
+                                          read_data=False)
+    assert task.input_problem(str(png)) is None
+    assert "not an image of a known format" in task.input_problem(str(tmp_path / "xu" /
+                                                                      "config.json"))
+    [out] = task.predict(model, [str(png)], str(tmp_path / "out"))
+    assert out["caption"] and os.path.isfile(out["files"][0])
+
+
 def test_a_bad_predict_is_refused_before_the_run_is_loaded(snli_run, tmp_path):
     """Checked before anything is read: the run's data is not even needed to refuse it."""
     empty = tmp_path / "no_data"
@@ -235,14 +304,21 @@ def test_an_export_is_quiet_and_has_one_signature(bow_run, tmp_path):
 
 
 # ---------------------------------------------------------------------- checkpoints
-@pytest.mark.parametrize("keep", [1, 2])
+@pytest.mark.parametrize("keep", [0, 1, 2])
 def test_keep_checkpoints_sets_how_many_resumable_checkpoints_stay(tmp_path, keep):
     import tensorflow as tf
 
-    loop.train(TOY, TOY.params_with_overrides({"epochs": 1}),
+    params = TOY.params_with_overrides({"epochs": 1})
+    loop.train(TOY, params,
                _config(tmp_path, verbose=False, checkpoint_every=4, keep_checkpoints=keep))
-    state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints"))
-    assert len(state.all_model_checkpoint_paths) == keep
+    if keep:
+        state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints"))
+        assert len(state.all_model_checkpoint_paths) == keep
+    else:  # removed when the run finished; the run cannot be trained on from nothing
+        assert not (tmp_path / "run" / "checkpoints").exists()
+        with pytest.raises(Exception, match="checkpoints were removed"):
+            loop.train(TOY, TOY.params_with_overrides({"epochs": 2}),
+                       _config(tmp_path, verbose=False, extend=True))
     best = tf.train.latest_checkpoint(str(tmp_path / "run" / "best"))
     names = [name for name, _ in tf.train.list_variables(best)]
     assert any(n.startswith("model/") for n in names)

@@ -139,8 +139,11 @@ class RunConfig:
     keep_checkpoints: int = _setting(2, "Latest checkpoints kept for resuming (model, "
                                      "optimiser, data position); 1 halves their space but "
                                      "leaves no older one to fall back on if the newest is "
-                                     "cut short. best/ (the model only) is kept apart.",
-                                     resume=MAY_CHANGE, check=_AT_LEAST_ONE)
+                                     "cut short; 0 keeps one while training and removes it "
+                                     "when the run finishes (it can then not be extended). "
+                                     "best/ (the model only) is kept apart.",
+                                     resume=MAY_CHANGE,
+                                     check=(lambda v: v >= 0, "0 or more"))
     seed: int = _setting(0, "Random seed (weights, dropout, data order).", resume=IDENTITY)
     deterministic: bool = _setting(True, "Enable TensorFlow op determinism.", resume=MAY_CHANGE)
     mixed_precision: str = _setting("float32", "Keras dtype policy.", resume=IDENTITY,

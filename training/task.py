@@ -68,11 +68,16 @@ class RunEnv:
             as a frozen CNN's image features (:mod:`training.cache`).
         is_chief: whether this process writes shared files.
         barrier: blocks until every worker has called it (a no-op in one process).
+        read_data: ``False`` when a trained run is loaded to predict from raw input
+            (``evaluate.py --predict``): the task reads what its model dir holds (vocabulary,
+            :meth:`Task.run_record` files) and no dataset, nor prepares what only training and
+            evaluation read (cached features).
     """
 
     cache_dir: str
     is_chief: bool = True
     barrier: Callable[[], None] = lambda: None
+    read_data: bool = True
 
 
 class PredictionNotSupported(UserError, NotImplementedError):
@@ -118,6 +123,8 @@ class Task:
         self.data_dir = data_dir
         self.model_dir = model_dir
         self._loaded_splits: dict[str, datasets.LoadedSplit] = {}
+        #: the shapes and dtypes of the model's input, recorded by ``training.run.build_model``
+        self.model_inputs: dict | None = None
 
     # ----------------------------------------------------------------------------- data
     def split_options(self, split: str) -> dict[str, Any]:
@@ -140,6 +147,20 @@ class Task:
         vocab = build()
         vocab.save(path)
         return vocab
+
+    def run_record(self, name: str, build: Callable[[], Any]) -> Any:
+        """The JSON file ``MODEL_DIR/name`` if it exists, else ``build()``, saved there.
+
+        What prediction needs besides the weights and the vocabulary (label names, which
+        embedding rows train) is kept in the run dir this way when a run starts, so
+        ``evaluate.py --predict`` reads no dataset.
+        """
+        path = os.path.join(self.model_dir, name)
+        if files.exists(path):
+            return files.read_json(path)
+        value = files.to_json(build())
+        files.atomic_write_json(path, value)
+        return value
 
     def data_identity(self) -> dict[str, Any]:
         """What identifies the data a run trains and selects on (part of the run's identity).

@@ -122,7 +122,7 @@ class CaptionTask(Task):
             max_words=int(self.params["max_words"]) or None,
             min_count=int(self.params["min_count"])))
         self._env = env
-        for name in ("train", "dev"):
+        for name in ("train", "dev") if env.read_data else ():  # prediction encodes its own
             self.features_of(name)
 
     def features_of(self, split: str) -> np.ndarray:
@@ -181,7 +181,8 @@ class CaptionTask(Task):
     # ----------------------------------------------------------------------------- model
     def build_model(self) -> keras.Model:
         p = self.params
-        return CaptionDecoder(p["decoder"], len(self.vocab), self.features_of("train").shape[-1],
+        return CaptionDecoder(p["decoder"], len(self.vocab),
+                              encoders.get_spec(p["encoder"]).feature_dim,
                               embedding_dim=int(p["embedding_dim"]), units=int(p["units"]),
                               attention_units=int(p["attention_units"]),
                               dropout=float(p["dropout"]), coin=p["coin"],
