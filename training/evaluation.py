@@ -40,7 +40,7 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
     (see :mod:`training.task`) and computes the metrics over the whole split.
 
     With ``verbose``, a progress line counts the split's batches (with the rate and the time
-    left): ``final evaluation on test (beam search): batch 12/32``.
+    left): ``final evaluation on test (decoding): batch 12/32``.
 
     Each step is traced once, for the pipeline's element spec (batches are as long as their
     longest example: the lengths are left unknown), and a final evaluation that runs the

@@ -21,7 +21,8 @@ strategy. The parts, in the order a run meets them:
    the best checkpoint and early stopping.
 5. **Final evaluation** (:func:`training.evaluation.final_evaluation`): the best checkpoint on
    every evaluation split, by the paper's protocol (beam search, corpus-level metrics), and the
-   task's pictures.
+   task's pictures. A run that had finished before this call is not evaluated again (its
+   ``results.json`` is returned as it is) unless ``--reevaluate`` or ``--extend``.
 6. **Results** (:meth:`training.run.Run.write_results`): ``results.json``, written atomically,
    never over a finished run's when an extension diverges.
 
@@ -43,6 +44,7 @@ Model dir layout::
       history.json         one entry per evaluation
       learning_curve.png   train loss and dev metric per epoch
       results.json         the final metrics per split and the run's metadata
+      model_inputs.json    the shapes and dtypes the model is built on (prediction without data)
       diverged.json        only if the loss or the weights stopped being finite
 """
 
@@ -154,9 +156,8 @@ class Training:
                                        per_replica_batch=run.per_replica_batch,
                                        seed=run.config.seed, static_shapes=run.static_shapes,
                                        verbose=run.verbose)
-        #: the progress line of the epoch in training, where it counts from, and the last loss
+        #: the progress line of the epoch in training, and the loss of the last call
         self.bar: Progress | None = None
-        self.bar_base = 0
         self.last_loss: float | None = None
         self.weights_finite = checkpoints.weights_finite(run.model)
         self.selection = run.selection()
