@@ -130,8 +130,8 @@ def test_reevaluate_runs_the_final_evaluation_of_a_finished_run_again(tmp_path):
     redone = loop.train(TOY, params, _config(tmp_path, verbose=False, reevaluate=True))
     assert not redone.finished_before and results.stat().st_mtime_ns != stamp
     assert redone.results["metrics"]["test"] == pytest.approx(first.results["metrics"]["test"])
-    other_seed = loop.train(TOY, params, _config(tmp_path / "x", verbose=False, seed=1))
-    assert not other_seed.finished_before
+    with pytest.raises(Exception, match="holds another run"):  # not its results: refused
+        loop.train(TOY, params, _config(tmp_path, verbose=False, seed=1))
 
 
 def test_a_run_whose_data_is_missing_leaves_no_folder(tmp_path):
