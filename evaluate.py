@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from absl import app, flags, logging
 
@@ -92,7 +93,8 @@ def _recorded_data_dir(model_dir: str) -> str | None:
     return None
 
 
-def _prediction_inputs() -> list[str]:
+def _prediction_inputs() -> list[tuple[str, str]]:
+    """``(where, input)`` of ``--predict`` and each line of ``--predict_file``."""
     from datasets import files
 
     inputs = []
@@ -100,12 +102,73 @@ def _prediction_inputs() -> list[str]:
         if not FLAGS.predict.strip():
             raise app.UsageError("--predict is empty: give a text (or 'a<TAB>b', or an image "
                                  "path)")
-        inputs.append(FLAGS.predict)
+        inputs.append(("--predict", FLAGS.predict))
     if FLAGS.predict_file:
-        inputs += [line for _, line in files.read_lines(FLAGS.predict_file)]
+        inputs += [(f"{FLAGS.predict_file}, line {n}", line)
+                   for n, line in files.read_lines(FLAGS.predict_file)]
         if not inputs:
             raise app.UsageError(f"{FLAGS.predict_file} has no inputs")
     return inputs
+
+
+def _checked_inputs(task, inputs: list[tuple[str, str]]) -> tuple[list[str], dict[int, str]]:
+    """The inputs the task takes, and the problem of each other one by its position.
+
+    Checked before the run is loaded: a bad ``--predict`` ends the program at once; a bad line
+    of ``--predict_file`` is reported on standard error and the other lines go on.
+    """
+    good, problems = [], {}
+    for n, (where, raw) in enumerate(inputs):
+        problem = task.input_problem(raw)
+        if problem is None:
+            good.append(raw)
+        elif where == "--predict":
+            raise app.UsageError(f"--predict {problem}")
+        else:
+            problems[n] = problem
+            print(f"{os.path.basename(sys.argv[0])}: {where}: {problem}; skipped",
+                  file=sys.stderr, flush=True)
+    if not good:
+        raise app.UsageError("no input to predict: every one has a problem (above)")
+    return good, problems
+
+
+def _restore_without_data(exp, params: dict, data_dir: str | None, task=None):
+    """The run's task and best model from what its model dir holds, reading no dataset (a run
+    dir written before it kept those files needs its data; the message says so)."""
+    from datasets.errors import MissingDataError
+    from training import run
+
+    try:
+        return run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                cache_dir=FLAGS.cache_dir, task=task, read_data=False)
+    except MissingDataError as e:
+        raise cli.UserError(f"{FLAGS.model_dir} was trained before runs kept what prediction "
+                            f"and export read (labels, model inputs): its data is needed "
+                            f"once, and is not found ({e}); pass the run's --data_dir") from None
+
+
+def _predict(exp, params: dict, data_dir: str | None, inputs: list[tuple[str, str]]) -> int:
+    """Labels (or continues, or captions) the inputs; one JSON line per input, in order (a
+    rejected line with its ``error``). Exit status 1 when a line was rejected."""
+    from training.task import PredictionNotSupported
+
+    task = exp.make_task(params, data_dir, FLAGS.model_dir)
+    if not task.supports_prediction():
+        raise PredictionNotSupported(f"{type(task).__name__} does not support prediction "
+                                     "from raw input")
+    decoding = _decoding_kwargs(task)
+    good, problems = _checked_inputs(task, inputs)
+    task, model = _restore_without_data(exp, params, data_dir, task)
+    output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
+    try:
+        predictions = iter(task.predict(model, good, output_dir, **decoding))
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    for n, (_, raw) in enumerate(inputs):
+        record = {"error": problems[n]} if n in problems else next(predictions)
+        print(json.dumps({"input": raw, **record}, ensure_ascii=False), flush=True)
+    return 1 if problems else 0
 
 
 def _decoding_kwargs(task) -> dict:
@@ -150,8 +213,8 @@ def main(argv):
     if FLAGS.batch_size is not None and FLAGS.batch_size < 1:
         raise app.UsageError(f"--batch_size must be at least 1, got {FLAGS.batch_size}")
     exp, params = _read_run(FLAGS.model_dir, FLAGS.experiment)
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # as train.py: TensorFlow's INFO lines
+    if not FLAGS["verbosity"].present and not FLAGS.tf_logs:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines (SavedModel writing…)
     cli.import_tensorflow(FLAGS.tf_logs)
     import tensorflow as tf
 
@@ -167,27 +230,24 @@ def main(argv):
     from training import evaluation, io, report, run
 
     data_dir = resolve_data_dir(FLAGS.data_dir) or _recorded_data_dir(FLAGS.model_dir)
-    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
-                                   cache_dir=FLAGS.cache_dir)
+    if predicting:
+        return _predict(exp, params, data_dir, inputs)
     if FLAGS.export:
         from training import export
 
+        task, model = _restore_without_data(exp, params, data_dir)
+        print(f"exporting {exp.name} to {FLAGS.export}: tracing the serving function and "
+              "writing the SavedModel…", flush=True)
+        started = time.time()
         try:
             path = export.export_run(task, model, FLAGS.export)
         except FileExistsError as e:
             raise app.UsageError(str(e)) from None
-        print(f"exported {exp.name} to {path}: signature 'serving_default'")
+        print(f"exported {exp.name} to {path} in {time.time() - started:.0f}s: signature "
+              "'serving_default'")
         return 0
-    if predicting:
-        output_dir = FLAGS.output_dir or os.path.join(FLAGS.model_dir, "predictions")
-        try:
-            predictions = task.predict(model, inputs, output_dir, **_decoding_kwargs(task))
-        except ValueError as e:
-            raise app.UsageError(str(e)) from None
-        for text, prediction in zip(inputs, predictions):
-            print(json.dumps({"input": text, **prediction}, ensure_ascii=False))
-        return 0
-
+    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                   cache_dir=FLAGS.cache_dir)
     evaluate = evaluation.make_evaluator(task, model, tf.distribute.get_strategy(),
                                          per_replica_batch=FLAGS.batch_size or
                                          params["batch_size"])

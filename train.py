@@ -3,6 +3,7 @@ r"""Trains one registered experiment (a paper table row) with the shared loop.
 Examples:
 
     python train.py --list
+    python train.py --describe=cho2014/sst2_gru     # its hyperparameters and the paper's values
     python train.py --experiment=baselines/sst2_bow_logreg --model_dir=runs/bow \
         --data_dir=../shared/data
     python train.py --experiment=cho2014/sst2_gru --model_dir=runs/gru --seeds=0,1,2 \
@@ -27,6 +28,8 @@ from training import cli, settings
 FLAGS = flags.FLAGS
 
 flags.DEFINE_bool("list", False, "Print every registered experiment and exit.")
+flags.DEFINE_string("describe", None, "Print an experiment's hyperparameters (default, the "
+                    "paper's value, what each means) and exit, e.g. --describe=cho2014/sst2_gru.")
 # --experiment, --params, every RunConfig field and the hyperparameter shorthands
 # (--batch_size, ...): declared once, in training/settings.py.
 settings.define_flags()
@@ -145,6 +148,12 @@ def main(argv):
     if FLAGS.list:
         print(list_experiments())
         return 0
+    if FLAGS.describe:
+        try:
+            print(registry.get(FLAGS.describe).describe())
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
+        return 0
     if not FLAGS.experiment or not FLAGS.model_dir:
         raise app.UsageError("--experiment and --model_dir are required (or --list)")
     try:
@@ -176,10 +185,14 @@ def main(argv):
                      else FLAGS.model_dir)
         result = loop.train(experiment, params, run_config(model_dir, seed), strategy=strategy)
         metrics = result.results["metrics"]
+        if result.finished_before:
+            print(f"{model_dir} holds this run, finished: its results are below, nothing was "
+                  "trained or evaluated (--reevaluate evaluates its best checkpoint again, "
+                  "--extend with more --epochs or --train_steps trains it longer)")
         print(f"{experiment.name} seed={seed}: " + "  ".join(
             f"{split} {experiment.metric}={m.get(experiment.metric, float('nan')):.2f}"
             for split, m in metrics.items()))
-        for line in report.beside_paper(experiment, metrics):
+        for line in report.closing_summary(experiment, result.results, model_dir):
             print("  " + line)
     return 0
 

@@ -14,8 +14,9 @@ The text files are looked for in ``flickr8k/text/``, ``flickr8k/`` or ``Flickr8k
 ``data_dir``; the images in ``flickr8k/images/``, ``flickr8k/Flicker8k_Dataset/`` (sic, the
 zip's folder name), ``Flicker8k_Dataset/`` or ``Flickr8k_Dataset/``, or ``image_dir``.
 
-A listed image whose JPEG is absent is never skipped silently: the count and the first names are
-logged and put in ``info["missing_images"]`` / ``info["missing_image_examples"]``. With
+A listed image whose JPEG is absent is never skipped silently: one line per split logs the count
+(and one name), and the count and the first names are put in ``info["missing_images"]`` /
+``info["missing_image_examples"]``. With
 ``require_images=True`` (default) its row is dropped and counted as ``dropped["missing_image"]``;
 with ``require_images=False`` every listed image is kept (use this for caption-only work such as
 building the vocabulary from all 6,000 train images).
@@ -147,9 +148,9 @@ def load_flickr8k(split: str, data_dir: str | None, *, require_images: bool = Tr
     folder = folder or files.join(data_dir, _IMAGE_DIRS[0])
     dropped = {}
     if missing:
-        logger.warning("Flickr8k %s: %d of %d listed images are not in %s (first: %s); %s",
-                       split, len(missing), len(images), folder,
-                       ", ".join(missing[:MISSING_EXAMPLES]),
+        # one counted line per split; the names are in info["missing_image_examples"]
+        logger.warning("Flickr8k %s: %d of %d listed images are not in %s (e.g. %s); %s",
+                       split, len(missing), len(images), folder, missing[0],
                        "their rows are dropped" if require_images else "their rows are kept")
         if require_images:
             dropped["missing_image"] = len(missing)

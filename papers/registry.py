@@ -30,7 +30,7 @@ import importlib
 import pkgutil
 from typing import Any, Mapping, Sequence
 
-from training.params import LOOP_PARAMS, check_params
+from training.params import LOOP_MEANINGS, LOOP_PARAMS, check_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +53,20 @@ class Reported:
 
 
 @dataclasses.dataclass(frozen=True)
+class Hyperparameter:
+    """What one hyperparameter means (``train.py --describe``).
+
+    Args:
+        meaning: one line: what it sets, in the paper's terms where the paper names it.
+        paper: the paper's value where the paper gives one (a value, or a short text such as
+            ``"{16, 32} (Appendix A.3)"``); ``None``: the paper gives none.
+    """
+
+    meaning: str
+    paper: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     """One registered experiment (a table row).
 
@@ -72,6 +86,11 @@ class Experiment:
             ``None``: the paper gives none.
         table_metrics: metrics besides ``metric`` (and the reported ones) that
             ``evaluate.py --table`` shows.
+        hyperparameters: what each hyperparameter means and the paper's value
+            (:class:`Hyperparameter`; the loop's are described in
+            :data:`training.params.LOOP_MEANINGS`): ``train.py --describe`` prints them.
+        paper_values: this row's own paper values, where they differ by row (Table 1's ``k``),
+            over those of ``hyperparameters``.
     """
 
     name: str
@@ -83,10 +102,42 @@ class Experiment:
     description: str = ""
     grid: Mapping[str, Sequence] | None = None
     table_metrics: tuple[str, ...] = ()
+    hyperparameters: Mapping[str, Hyperparameter] = dataclasses.field(default_factory=dict)
+    paper_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def paper(self) -> str:
         return self.name.split("/", 1)[0]
+
+    def undescribed(self) -> list[str]:
+        """The hyperparameters without a meaning (none, for every registered row: tested)."""
+        return [k for k in self.hparams
+                if k not in self.hyperparameters and k not in LOOP_MEANINGS]
+
+    def describe(self) -> str:
+        """Every hyperparameter with its default, the paper's value and what it means."""
+        rows = []
+        for key in sorted(self.hparams):
+            doc = self.hyperparameters.get(key) or Hyperparameter(LOOP_MEANINGS.get(key, "?"))
+            paper = self.paper_values.get(key, doc.paper)
+            rows.append((key, _shown(self.hparams[key]), "-" if paper is None else
+                         _shown(paper), doc.meaning))
+        widths = [max(len(r[i]) for r in rows + [("hyperparameter", "default", "paper")])
+                  for i in range(3)]
+        lines = [f"{self.name}: {self.description}",
+                 f"dataset {self.dataset}; selects on dev {self.metric}"]
+        lines += [f"paper: {r.value:g} {r.metric or self.metric} on {r.split} ({r.source})"
+                  for r in self.reported]
+        if self.grid:
+            lines.append("grid (--search): " + "; ".join(
+                f"{k} {', '.join(_shown(v) for v in values)}" for k, values in self.grid.items()))
+        lines.append("")
+        for row in [("hyperparameter", "default", "paper", "meaning")] + rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3])
+        lines.append("")
+        lines.append(f"Change any with --params=key=value,... (the loop's also with "
+                     f"--{', --'.join(LOOP_PARAMS)}).")
+        return "\n".join(lines)
 
     def task_class(self) -> type:
         if not isinstance(self.task, str):
@@ -120,6 +171,17 @@ class Experiment:
             params[key] = _cast_like(params[key], value, key, self.name)
         check_params(params, self.name)
         return params
+
+
+def _shown(value: Any) -> str:
+    """A value as ``--params`` takes it (tuples ``a:b``, booleans ``true``/``false``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ":".join(str(v) for v in value) or "()"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def parse_overrides(overrides: str | Mapping[str, Any] | None, name: str,

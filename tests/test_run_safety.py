@@ -166,7 +166,8 @@ def test_training_output_is_quiet_plain_and_counts_right(bow_run):
     for noise in STARTUP_NOISE:
         assert noise not in out.stderr, out.stderr[-2000:]
     assert "\x1b" not in out.stdout and "\r" not in out.stdout
-    assert "step 0 30/30 [" in out.stdout  # the total is --train_steps, not the epoch
+    # the total is --train_steps, not the epoch
+    assert "training (epoch 1): step 30/30 [" in out.stdout
     assert "examples=872" in out.stdout  # counts print as integers
 
 

@@ -34,7 +34,8 @@ from training import io, run_dir, strategies
 
 LATEST = "checkpoints"
 BEST = "best"
-#: How many of the latest checkpoints are kept (the newest may be cut short by a crash).
+#: How many of the latest checkpoints are kept by default (the newest may be cut short by a
+#: crash); ``--keep_checkpoints`` sets it.
 KEEP = 2
 #: Beside the latest checkpoints: the training losses since the last evaluation, per checkpoint.
 RECENT_LOSSES = "recent_losses.json"
@@ -97,11 +98,12 @@ def write_root(model_dir: str, strategy: tf.distribute.Strategy) -> str:
     return model_dir if strategies.is_chief(strategy) else scratch_dir(model_dir, strategy)
 
 
-def managers(checkpoint: tf.train.Checkpoint, model: keras.Model, root: str
+def managers(checkpoint: tf.train.Checkpoint, model: keras.Model, root: str, keep: int = KEEP
              ) -> tuple[tf.train.CheckpointManager, tf.train.CheckpointManager]:
-    """``(latest, best)``: the latest :data:`KEEP` checkpoints, and the best model's."""
+    """``(latest, best)``: the latest ``keep`` checkpoints, and the best model's (the model
+    only: no optimiser state, which nothing after training needs)."""
     latest = tf.train.CheckpointManager(checkpoint, os.path.join(root, LATEST),
-                                        max_to_keep=KEEP)
+                                        max_to_keep=keep)
     best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                       os.path.join(root, BEST), max_to_keep=1)
     return latest, best

@@ -66,14 +66,16 @@ def distributed_batches(strategy: tf.distribute.Strategy, task, request: DataReq
 
 
 def make_train_loop(task, model, optimizer, strategy: tf.distribute.Strategy, *,
-                    global_batch: int, clip_norm: float | None, jit_compile: bool = False
-                    ) -> Callable:
+                    global_batch: int, clip_norm: float | None, jit_compile: bool = False,
+                    on_step: Callable[[tf.Tensor], None] | None = None) -> Callable:
     """Returns ``train_loop(iterator, num_steps) -> (loss sum, steps taken)``.
 
     One ``tf.function`` call takes up to ``num_steps`` (a scalar tensor) steps of the task's
     ``train_step`` from a distributed iterator, fewer when the data ends; with ``jit_compile``
-    each step (the optimiser's update included) is compiled with XLA. ``bench/`` times this
-    same function.
+    each step (the optimiser's update included) is compiled with XLA. ``on_step`` (a progress
+    line's update) is called on the host after each step with the steps this call has taken,
+    so a progress line moves step by step whatever ``num_steps`` is; it changes no number.
+    ``bench/`` times this same function.
     """
 
     def train_step(inputs):
@@ -93,6 +95,8 @@ def make_train_loop(task, model, optimizer, strategy: tf.distribute.Strategy, *,
             out = strategy.run(step_fn, args=(batch.get_value(),))
             total += strategy.reduce(tf.distribute.ReduceOp.SUM, out["loss"], axis=None)
             done += 1
+            if on_step is not None:
+                tf.py_function(on_step, [done], [])
         return total, done
 
     return train_loop

@@ -24,19 +24,23 @@ import tensorflow as tf
 
 from datasets.batching import DataRequest
 from training import distribute
-from training.task import Task
+from training.progress import Progress
+from training.task import Task, eval_steps
 
 Evaluator = Callable[..., tuple[dict[str, float], dict[str, np.ndarray]]]
 
 
 def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strategy, *,
-                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False
-                   ) -> Evaluator:
+                   per_replica_batch: int, seed: int = 0, static_shapes: bool = False,
+                   verbose: bool = False) -> Evaluator:
     """Returns ``evaluate(split, final=False) -> (metrics, outputs)``.
 
     Runs the task's selection evaluation (or, with ``final``, its final evaluation) over every
     batch of the split on all replicas, gathers the per-example outputs in the split's order
     (see :mod:`training.task`) and computes the metrics over the whole split.
+
+    With ``verbose``, a progress line counts the split's batches (with the rate and the time
+    left): ``final evaluation on test (decoding): batch 12/32``.
 
     Each step is traced once, for the pipeline's element spec (batches are as long as their
     longest example: the lengths are left unknown), and a final evaluation that runs the
@@ -64,12 +68,34 @@ def make_evaluator(task: Task, model: keras.Model, strategy: tf.distribute.Strat
         request = DataRequest(split, batch_size=per_replica_batch, seed=seed,
                               static_shapes=static_shapes)
         batches = distribute.distributed_batches(strategy, task, request)
-        chunks = [{k: v.numpy() for k, v in eval_fn(step, batch, batches.element_spec).items()}
-                  for batch in batches]
+        bar = Progress(_batches(task, split, per_replica_batch * strategy.num_replicas_in_sync),
+                       _phase(task, split, final) + ": batch", enabled=verbose, unit="batch",
+                       announce=final, brief=not final)
+        bar.update(0)
+        chunks = []
+        for batch in batches:
+            chunks.append({k: v.numpy()
+                           for k, v in eval_fn(step, batch, batches.element_spec).items()})
+            bar.update(len(chunks))
+        bar.close()
         outputs = distribute.concat_outputs(chunks)
         return compute(outputs, split), outputs
 
     return evaluate
+
+
+def _phase(task: Task, split: str, final: bool) -> str:
+    if not final:
+        return f"evaluating on {split}"
+    return f"final evaluation on {split}" + (" (decoding)" if task.has_final_eval_step else "")
+
+
+def _batches(task: Task, split: str, global_batch: int) -> int | None:
+    """The batches of an evaluation of ``split`` (``None`` where the task cannot say)."""
+    try:
+        return eval_steps(task.num_examples(split), global_batch)
+    except NotImplementedError:
+        return None
 
 
 def final_evaluation(task: Task, model: keras.Model, evaluate: Evaluator, *, model_dir: str,

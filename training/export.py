@@ -66,7 +66,9 @@ def export_run(task, model: keras.Model, directory: str) -> str:
     # twice (keras-team/keras#23553: 2x on disk and in every server's memory).
     for resource in resources:
         archive.track(resource)
-    archive.add_endpoint("serve", fn, input_signature=signature)
+    # Named "serving_default", the endpoint is the SavedModel's one signature (another name
+    # would add "serving_default" as a second name for it).
+    archive.add_endpoint("serving_default", fn, input_signature=signature)
     if io.is_remote(directory):  # object stores have no rename of folders
         archive.write_out(directory, verbose=False)
         return directory

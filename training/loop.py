@@ -21,7 +21,8 @@ strategy. The parts, in the order a run meets them:
    the best checkpoint and early stopping.
 5. **Final evaluation** (:func:`training.evaluation.final_evaluation`): the best checkpoint on
    every evaluation split, by the paper's protocol (beam search, corpus-level metrics), and the
-   task's pictures.
+   task's pictures. A run that had finished before this call is not evaluated again (its
+   ``results.json`` is returned as it is) unless ``--reevaluate`` or ``--extend``.
 6. **Results** (:meth:`training.run.Run.write_results`): ``results.json``, written atomically,
    never over a finished run's when an extension diverges.
 
@@ -47,6 +48,7 @@ Model dir layout::
       history.json         one entry per evaluation
       learning_curve.png   train loss and dev metric per epoch
       results.json         the final metrics per split and the run's metadata
+      model_inputs.json    the shapes and dtypes the model is built on (prediction without data)
       diverged.json        only if the loss or the weights stopped being finite
 """
 
@@ -54,12 +56,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 
 import tensorflow as tf
 
 from datasets.batching import DataRequest
-from training import checkpoints, distribute, evaluation, run_dir, strategies
+from training import checkpoints, distribute, evaluation, io, run_dir, strategies
 from training.distribute import make_train_loop
 from training.evaluation import make_evaluator
 from training.params import check_params
@@ -93,14 +96,50 @@ def train(experiment, params: dict, config: RunConfig,
         strategy = strategies.get_strategy(config.strategy, tpu=config.tpu,
                                            num_cpu_devices=config.num_cpu_devices,
                                            timeout=config.tpu_timeout)
-    lock = (run_dir.Lock(config.model_dir, config.command) if strategies.is_chief(strategy)
-            else contextlib.nullcontext())
-    with Preemption() as stop, lock:
-        run = start(experiment, params, config, strategy)
-        stop.position = lambda: (run.step, run.manager.latest_checkpoint)
-        training = Training(run, stop)
-        training.train()
-        return finish(run, training)
+    if not (config.reevaluate or config.extend):
+        results = finished_results(experiment, params, config, strategy)
+        if results is not None:
+            return RunResult(results=results, model=None, task=None, train_losses=[],
+                             finished_before=True)
+    chief = strategies.is_chief(strategy)
+    created = _missing_folders(config.model_dir) if chief else []
+    lock = run_dir.Lock(config.model_dir, config.command) if chief else contextlib.nullcontext()
+    try:
+        with Preemption() as stop, lock:
+            run = start(experiment, params, config, strategy)
+            stop.position = lambda: (run.step, run.manager.latest_checkpoint)
+            training = Training(run, stop)
+            training.train()
+            return finish(run, training)
+    except BaseException:
+        # A run that failed before writing anything (its data not found, a bad setting)
+        # leaves no folder behind: the ones the lock created are removed while empty.
+        for folder in created:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+
+
+def _missing_folders(model_dir: str) -> list[str]:
+    """The local folders of ``model_dir`` that do not exist yet, deepest first."""
+    missing = []
+    folder = os.path.abspath(model_dir)
+    while not io.is_remote(model_dir) and not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def finished_results(experiment, params: dict, config: RunConfig,
+                     strategy: tf.distribute.Strategy) -> dict | None:
+    """The ``results.json`` of ``config.model_dir`` when it holds this run, finished; read
+    without the data (see :func:`training.run_dir.finished_results`)."""
+    static = config.static_shapes or isinstance(strategy, tf.distribute.TPUStrategy)
+    new = run_dir.identity(experiment.name, params, seed=config.seed,
+                           mixed_precision=config.mixed_precision, eval_every=config.eval_every,
+                           static_shapes=static, data={})
+    return run_dir.finished_results(config.model_dir, run_dir.read_config(config.model_dir),
+                                    new)
 
 
 class Training:
@@ -117,13 +156,21 @@ class Training:
     def __init__(self, run: Run, stop: Preemption | None = None):
         self.run = run
         self.stop = stop or Preemption()
+        # The progress line follows each step from the host (not on a TPU: no host calls
+        # inside its loop; there --steps_per_loop sets how often the line moves).
+        stepwise = run.verbose and not isinstance(run.strategy, tf.distribute.TPUStrategy)
         self.train_loop = make_train_loop(run.task, run.model, run.optimizer, run.strategy,
                                           global_batch=run.global_batch,
                                           clip_norm=run.clip_norm,
-                                          jit_compile=run.config.jit_compile)
+                                          jit_compile=run.config.jit_compile,
+                                          on_step=self._on_step if stepwise else None)
         self.evaluate = make_evaluator(run.task, run.model, run.strategy,
                                        per_replica_batch=run.per_replica_batch,
-                                       seed=run.config.seed, static_shapes=run.static_shapes)
+                                       seed=run.config.seed, static_shapes=run.static_shapes,
+                                       verbose=run.verbose)
+        #: the progress line of the epoch in training, and the loss of the last call
+        self.bar: Progress | None = None
+        self.last_loss: float | None = None
         self.weights_finite = checkpoints.weights_finite(run.model)
         self.selection = run.selection()
         #: (step, mean loss) of every call this process ran
@@ -164,17 +211,20 @@ class Training:
         iterator = iter(distribute.distributed_batches(run.strategy, run.task, request,
                                                        skip_steps=self.in_epoch))
         target = schedule.epoch_target(self.step, self.in_epoch)
-        label = (f"step {self.step}" if schedule.train_steps
-                 else f"epoch {self.epoch + 1}/{schedule.epochs}")
-        bar = Progress(target, label, enabled=run.verbose)
-        bar.update(self.in_epoch)
+        bar = self.bar = self._progress(target)
+        bar.update(self._bar_position())
         while True:
-            done, epoch_done = self._call(iterator, bar, target)
+            done, epoch_done = self._call(iterator, bar)
             self._record_position(epoch_done)
             if (schedule.evaluates(self.step, done, epoch_done, self.epoch)
                     and self.step != self.last_eval):
                 bar.close()
                 self._select()
+                if self.stopped_early:
+                    break
+                if not (epoch_done or schedule.finished(self.step, self.epoch)):
+                    bar = self.bar = self._progress(target)  # the rest of the epoch
+                    bar.update(self._bar_position())
             elif schedule.checkpoints(self.step, done, epoch_done):
                 self._save()
             if strategies.any_worker(run.strategy, self.stop.requested):
@@ -183,8 +233,31 @@ class Training:
             if self.stopped_early or epoch_done or schedule.finished(self.step, self.epoch):
                 break
         bar.close()
+        self.bar = None
 
-    def _call(self, iterator, bar: Progress, target: int) -> tuple[int, bool]:
+    def _progress(self, target: int) -> Progress:
+        """The epoch's progress line: ``training, epoch 2/10: step 40/250`` counts the epoch's
+        steps; with ``train_steps``, ``training (epoch 1): step 40/200`` counts the run's."""
+        schedule = self.run.schedule
+        if schedule.train_steps:
+            label, total = f"training (epoch {self.epoch + 1}): step", schedule.train_steps
+        else:
+            label, total = f"training, epoch {self.epoch + 1}/{schedule.epochs}: step", target
+        return Progress(total, label, enabled=self.run.verbose)
+
+    def _bar_position(self, in_call: int = 0) -> int:
+        position = self.step if self.run.schedule.train_steps else self.in_epoch
+        return position + in_call
+
+    def _on_step(self, done: tf.Tensor) -> None:
+        """Called from inside a training call after each step (see ``make_train_loop``)."""
+        position = self._bar_position(int(done))
+        # the line's last update (with this call's loss) comes after the call
+        if self.bar is not None and position < self.bar.total:
+            values = {} if self.last_loss is None else {"loss": self.last_loss}
+            self.bar.update(position, **values)
+
+    def _call(self, iterator, bar: Progress) -> tuple[int, bool]:
         """One call of the training function; returns ``(steps taken, end of the epoch)``."""
         n = self.run.schedule.next_call(self.step)
         total, done = self.train_loop(iterator, tf.constant(n, tf.int32))
@@ -198,7 +271,8 @@ class Training:
             self.step += done
             self.in_epoch += done
             self.losses.append((self.step, loss))
-            bar.update(min(self.in_epoch, target), loss=loss)
+            self.last_loss = loss
+            bar.update(self._bar_position(), loss=loss)
             self.run.log_train(self.step, loss)
         return done, done < n
 

@@ -13,6 +13,15 @@ from typing import Any, Callable, Mapping
 
 #: The hyperparameters the training loop reads; every experiment has them.
 LOOP_PARAMS = ("batch_size", "epochs", "train_steps", "clip_norm", "patience")
+#: What each of :data:`LOOP_PARAMS` means (``train.py --describe``); a paper's
+#: ``experiments.py`` adds the paper's value where it gives one.
+LOOP_MEANINGS = {
+    "batch_size": "global batch size: examples per step over all replicas",
+    "epochs": "passes over the training data (when train_steps is 0)",
+    "train_steps": "total training steps instead of epochs (0: train for `epochs`)",
+    "clip_norm": "clip the global-batch gradient to this global norm (0: no clipping)",
+    "patience": "early stopping: dev evaluations without a better dev metric (0: never stop)",
+}
 
 # (test, what a valid value is) by exact name, then by name suffix; tuples: every element.
 _AT_LEAST_ONE = (lambda v: v >= 1, "at least 1")

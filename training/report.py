@@ -275,3 +275,40 @@ def beside_paper(experiment, metrics: dict[str, dict]) -> list[str]:
         lines.append(f"{metric} on {r.split}: ours {ours}, paper {r.value:g} ({r.source})"
                      + (f" — {r.note}" if r.note else ""))
     return lines
+
+
+def closing_summary(experiment, results: dict, model_dir: str) -> list[str]:
+    """What a user reads when a run ends: the metrics beside the paper's, the time it took and
+    where its outputs are (``results.json``, ``best/``, the pictures, the table command)."""
+    from training.progress import duration
+
+    metrics = results.get("metrics", {})
+    lines = [f"{split}: " + ", ".join(_metric_text(k, v) for k, v in m.items()
+                                      if isinstance(v, (int, float)) and "/" not in k)
+             for split, m in metrics.items()]
+    lines += beside_paper(experiment, metrics)
+    times = [f"wall time {duration(results['wall_seconds'])}"] if results.get(
+        "wall_seconds") is not None else []
+    if results.get("train_seconds"):
+        times.append(f"training {duration(results['train_seconds'])} over "
+                     f"{results.get('steps')} steps ({results.get('epochs', 0):.2f} epochs)")
+    if times:
+        lines.append("; ".join(times))
+    lines.append(f"results:  {os.path.join(model_dir, 'results.json')}")
+    best = results.get("best") or {}
+    lines.append(f"best:     {os.path.join(model_dir, 'best')}"
+                 + (f" (step {best['step']})" if best.get("step") is not None else ""))
+    pictures = [p for p in results.get("artifacts", []) if p.endswith((".png", ".svg"))]
+    curve = os.path.join(model_dir, "learning_curve.png")
+    if io.exists(curve):
+        pictures.insert(0, curve)
+    if pictures:
+        lines.append("pictures: " + ", ".join(pictures))
+    results_dir = os.path.dirname(os.path.normpath(model_dir)) or "."
+    lines.append(f"table:    python evaluate.py --table={experiment.paper} "
+                 f"--results_dir={results_dir}")
+    return lines
+
+
+def _metric_text(name: str, value: float) -> str:
+    return f"{name}={value}" if isinstance(value, int) else f"{name}={value:.4g}"

@@ -54,18 +54,41 @@ class RunResult:
     model: keras.Model
     task: Task
     train_losses: list[tuple[int, float]]
+    #: the run had finished before this call: ``results`` are its ``results.json``, nothing
+    #: was trained or evaluated (``model`` and ``task`` are ``None``)
+    finished_before: bool = False
 
 
-def build_model(task: Task, static_shapes: bool = False) -> keras.Model:
-    """``task.build_model()``, called once on a dev batch if it has no weights yet; every
-    weight must be in the model's checkpoint (:func:`training.checkpoints.check_checkpointed`)."""
+#: The shapes and dtypes of a model's input, for a model built by its first call: written into
+#: the model dir when a run starts, read to build the model for prediction without the data.
+MODEL_INPUTS = "model_inputs.json"
+
+
+def build_model(task: Task, static_shapes: bool = False, inputs: dict | None = None
+                ) -> keras.Model:
+    """``task.build_model()``, called once if it has no weights yet: on a dev batch (whose
+    shapes and dtypes are kept in ``task.model_inputs``), or on ones of the ``inputs`` recorded
+    in :data:`MODEL_INPUTS`. Every weight must be in the model's checkpoint
+    (:func:`training.checkpoints.check_checkpointed`)."""
     model = task.build_model()
     if not model.built:
-        request = DataRequest("dev", batch_size=2, static_shapes=static_shapes)
-        features, _, _ = next(iter(task.dataset(request)))
+        if inputs is None:
+            request = DataRequest("dev", batch_size=2, static_shapes=static_shapes)
+            features, _, _ = next(iter(task.dataset(request)))
+            task.model_inputs = {"features": tf.nest.map_structure(
+                lambda t: [t.dtype.name, t.shape.as_list()], features)}
+        else:
+            features = _ones_like_spec(inputs["features"])
         model(features, training=False)
     checkpoints.check_checkpointed(model)
     return model
+
+
+def _ones_like_spec(spec):
+    if isinstance(spec, dict):
+        return {k: _ones_like_spec(v) for k, v in spec.items()}
+    dtype, shape = spec
+    return tf.ones(shape, tf.as_dtype(dtype))
 
 
 def current_learning_rate(optimizer) -> float:
@@ -194,7 +217,8 @@ class Run:
         }
 
     def write_results(self, results: dict[str, Any]) -> None:
-        """Writes ``results.json`` (the chief) or removes this worker's scratch folder."""
+        """Writes ``results.json`` (the chief) or removes this worker's scratch folder; with
+        ``--keep_checkpoints=0`` the chief then removes the run's latest checkpoints."""
         if self.chief:
             try:
                 io.atomic_write_json(self.path("results.json"), results)
@@ -205,6 +229,9 @@ class Run:
                     "evaluate and write it") from None
             for writer in self.writers.values():
                 writer.flush()
+            if self.config.keep_checkpoints == 0 and tf.io.gfile.exists(
+                    self.path(checkpoints.LATEST)):
+                tf.io.gfile.rmtree(self.path(checkpoints.LATEST))
             return
         scratch = checkpoints.scratch_dir(self.config.model_dir, self.strategy)
         if tf.io.gfile.exists(scratch):
@@ -227,7 +254,8 @@ def start(experiment, params: dict, config: RunConfig,
     _build(run)
     checkpoint = checkpoints.run_checkpoint(run.model, run.optimizer, run.progress)
     root = checkpoints.write_root(config.model_dir, strategy)
-    run.manager, run.best_manager = checkpoints.managers(checkpoint, run.model, root)
+    run.manager, run.best_manager = checkpoints.managers(checkpoint, run.model, root,
+                                                         keep=max(1, config.keep_checkpoints))
     # Every worker restores from the chief's checkpoints; nothing is written before this.
     _restore(run, checkpoint)
     if run.chief and state != "same":
@@ -239,6 +267,9 @@ def start(experiment, params: dict, config: RunConfig,
     if run.chief:
         run.writers = {name: tf.summary.create_file_writer(run.path(f"summaries/{name}"))
                        for name in ("train", "eval")}
+        inputs = getattr(run.task, "model_inputs", None)
+        if inputs is not None and not io.exists(run.path(MODEL_INPUTS)):
+            io.atomic_write_json(run.path(MODEL_INPUTS), inputs)
     return run
 
 
@@ -296,6 +327,11 @@ def _restore(run: Run, checkpoint: tf.train.Checkpoint) -> None:
     """Restores the newest good checkpoint of the chief, and the history up to its step."""
     restored = checkpoints.restore_newest(checkpoint, run.path(checkpoints.LATEST),
                                           verbose=run.verbose)
+    if not restored and io.exists(run.path("results.json")):
+        raise run_dir.RunDirError(
+            f"{run.config.model_dir} holds a finished run whose checkpoints were removed "
+            "(--keep_checkpoints=0): it cannot be trained on or evaluated again by train.py "
+            "(evaluate.py reads its best/); use a new --model_dir")
     if not restored:
         return
     step = run.step
@@ -315,16 +351,25 @@ def mean_since(losses: list[tuple[int, float]], step: int) -> float | None:
 
 def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
                  strategy: tf.distribute.Strategy | None = None,
-                 cache_dir: str | None = None) -> tuple[Task, keras.Model]:
-    """Rebuilds the task and model of a finished run and loads its best checkpoint."""
+                 cache_dir: str | None = None, task: Task | None = None,
+                 read_data: bool = True) -> tuple[Task, keras.Model]:
+    """Rebuilds the task (or takes ``task``, made but not prepared) and model of a finished
+    run and loads its best checkpoint.
+
+    Without ``read_data`` (prediction, export) the task and the model are built from what the
+    model dir holds (:class:`~training.task.RunEnv`, :data:`MODEL_INPUTS`), and no dataset is
+    read; a run dir written before it held those files falls back on the data.
+    """
     strategy = strategy or tf.distribute.get_strategy()
     best_dir = os.path.join(model_dir, checkpoints.BEST)
     latest = tf.train.latest_checkpoint(best_dir)
     if latest is None:
         raise run_dir.RunDirError(f"no best checkpoint in {best_dir}: train the run first")
-    task: Task = experiment.make_task(params, data_dir, model_dir)
-    task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir()))
+    task = task or experiment.make_task(params, data_dir, model_dir)
+    task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir(), read_data=read_data))
+    recorded = os.path.join(model_dir, MODEL_INPUTS)
+    inputs = io.read_json(recorded) if not read_data and io.exists(recorded) else None
     with strategy.scope():
-        model = build_model(task)
+        model = build_model(task, inputs=inputs)
     checkpoints.restore_model(model, latest)
     return task, model

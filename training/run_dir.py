@@ -138,6 +138,23 @@ def check(model_dir: str, saved: dict | None, new: dict, *, extend: bool = False
                       f"differ:\n" + "\n".join(lines) + f"\n{hint}")
 
 
+def finished_results(model_dir: str, saved: dict | None, new: dict) -> dict | None:
+    """The ``results.json`` of the finished run in ``model_dir`` when ``new`` is its identity
+    (its data fingerprints aside: the data is not read again), else ``None``.
+
+    A results file of an earlier length (an extension that has not finished) does not count.
+    """
+    path = os.path.join(model_dir, "results.json")
+    if saved is None or "identity" not in saved or not io.exists(path):
+        return None
+    same = {**new, "data": saved["identity"].get("data")}
+    results = io.read_json(path)
+    if (results.get("status") != "ok" or differences(saved["identity"], same)
+            or differences(results.get("identity", {}), saved["identity"])):
+        return None
+    return results
+
+
 def write_config(model_dir: str, new: dict, *, command: str, saved: dict | None = None,
                  extended: bool = False) -> None:
     """Records a new run, or an extension of the one in ``saved``, in ``config.json``."""

@@ -136,6 +136,14 @@ class RunConfig:
     checkpoint_every: int = _setting(0, "Also checkpoint every N steps (0: at evaluations).",
                                      resume=MAY_CHANGE,
                                      check=(lambda v: v >= 0, "0 or a number of steps"))
+    keep_checkpoints: int = _setting(2, "Latest checkpoints kept for resuming (model, "
+                                     "optimiser, data position); 1 halves their space but "
+                                     "leaves no older one to fall back on if the newest is "
+                                     "cut short; 0 keeps one while training and removes it "
+                                     "when the run finishes (it can then not be extended). "
+                                     "best/ (the model only) is kept apart.",
+                                     resume=MAY_CHANGE,
+                                     check=(lambda v: v >= 0, "0 or more"))
     seed: int = _setting(0, "Random seed (weights, dropout, data order).", resume=IDENTITY)
     deterministic: bool = _setting(True, "Enable TensorFlow op determinism.", resume=MAY_CHANGE)
     mixed_precision: str = _setting("float32", "Keras dtype policy.", resume=IDENTITY,
@@ -148,6 +156,9 @@ class RunConfig:
     extend: bool = _setting(False, "Train an existing run for longer: --epochs or "
                             "--train_steps may grow; every other setting must stay the same.",
                             resume=PER_PROCESS)
+    reevaluate: bool = _setting(False, "Run the final evaluation of a finished run again and "
+                                "rewrite its results.json (without it, re-running a finished "
+                                "run prints its results and exits).", resume=PER_PROCESS)
     command: str = ""
 
     def validate(self) -> None:

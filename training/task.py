@@ -68,11 +68,16 @@ class RunEnv:
             as a frozen CNN's image features (:mod:`training.cache`).
         is_chief: whether this process writes shared files.
         barrier: blocks until every worker has called it (a no-op in one process).
+        read_data: ``False`` when a trained run is loaded to predict from raw input
+            (``evaluate.py --predict``): the task reads what its model dir holds (vocabulary,
+            :meth:`Task.run_record` files) and no dataset, nor prepares what only training and
+            evaluation read (cached features).
     """
 
     cache_dir: str
     is_chief: bool = True
     barrier: Callable[[], None] = lambda: None
+    read_data: bool = True
 
 
 class PredictionNotSupported(UserError, NotImplementedError):
@@ -104,6 +109,8 @@ class Task:
     has_final_eval_step: bool = False
     #: the dataset :meth:`split` loads (a name of ``datasets.load``); ``None``: the task's own.
     dataset_name: str | None = None
+    #: tab-separated texts in one raw input of :meth:`predict` (1: a text, 2: a pair)
+    prediction_columns: int = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -116,6 +123,8 @@ class Task:
         self.data_dir = data_dir
         self.model_dir = model_dir
         self._loaded_splits: dict[str, datasets.LoadedSplit] = {}
+        #: the shapes and dtypes of the model's input, recorded by ``training.run.build_model``
+        self.model_inputs: dict | None = None
 
     # ----------------------------------------------------------------------------- data
     def split_options(self, split: str) -> dict[str, Any]:
@@ -138,6 +147,20 @@ class Task:
         vocab = build()
         vocab.save(path)
         return vocab
+
+    def run_record(self, name: str, build: Callable[[], Any]) -> Any:
+        """The JSON file ``MODEL_DIR/name`` if it exists, else ``build()``, saved there.
+
+        What prediction needs besides the weights and the vocabulary (label names, which
+        embedding rows train) is kept in the run dir this way when a run starts, so
+        ``evaluate.py --predict`` reads no dataset.
+        """
+        path = os.path.join(self.model_dir, name)
+        if files.exists(path):
+            return files.read_json(path)
+        value = files.to_json(build())
+        files.atomic_write_json(path, value)
+        return value
 
     def data_identity(self) -> dict[str, Any]:
         """What identifies the data a run trains and selects on (part of the run's identity).
@@ -280,6 +303,20 @@ class Task:
         raise PredictionNotSupported(f"{type(self).__name__} does not support prediction "
                                      "from raw input")
 
+    @classmethod
+    def supports_prediction(cls) -> bool:
+        """Whether :meth:`predict` labels raw input (the task overrides it)."""
+        return cls.predict is not Task.predict
+
+    def input_problem(self, raw: str) -> str | None:
+        """Why ``raw`` is not an input :meth:`predict` takes (``None``: it is one).
+
+        ``evaluate.py`` checks every input with it before it loads the run, so it reads no
+        data and no weights. Default: :attr:`prediction_columns` non-empty texts separated by
+        tabs.
+        """
+        return columns_problem(raw, self.prediction_columns)
+
     def serving_endpoint(self, model: keras.Model):
         """``(fn, input_signature, resources)`` of a SavedModel signature on raw input
         (:mod:`training.export`): ``fn`` maps the raw inputs to a dict of outputs; resources
@@ -298,14 +335,24 @@ def text_columns(inputs: Sequence[str], count: int) -> list[list[str]]:
     """
     columns: list[list[str]] = [[] for _ in range(count)]
     for n, text in enumerate(inputs, start=1):
+        problem = columns_problem(text, count)
+        if problem:
+            raise ValueError(f"input {n} {problem}")
         parts = text.split("\t") if count > 1 else [text]
-        if len(parts) != count or not all(p.strip() for p in parts):
-            what = ("two non-empty texts separated by a tab (premise/sentence 1, "
-                    "hypothesis/sentence 2)" if count == 2 else "a non-empty text")
-            raise ValueError(f"input {n} must be {what}: {text!r}")
         for column, part in zip(columns, parts):
             column.append(part.strip())
     return columns
+
+
+def columns_problem(text: str, count: int) -> str | None:
+    """Why ``text`` is not ``count`` non-empty texts separated by tabs (``None``: it is)."""
+    parts = text.split("\t") if count > 1 else [text]
+    if len(parts) == count and all(p.strip() for p in parts):
+        return None
+    what = ("two non-empty texts separated by a tab (premise/sentence 1, "
+            "hypothesis/sentence 2)" if count == 2 else "a non-empty text")
+    found = f", not {len(parts)} parts" if count > 1 and len(parts) != count else ""
+    return f"must be {what}{found}: {text!r}"
 
 
 def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:

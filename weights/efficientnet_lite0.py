@@ -276,9 +276,11 @@ def file_sha256(path: str) -> str:
 
 
 def default_cache_dir() -> str:
-    """``$KERAS_HOME/keras_papers`` (``~/.keras/keras_papers`` when ``KERAS_HOME`` is unset)."""
-    return os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
-                        "keras_papers")
+    """The suite's cache: ``$KERAS_PAPERS_CACHE_DIR``, else ``~/.cache/keras_papers``
+    (:func:`training.settings.default_cache_dir`)."""
+    from training.settings import default_cache_dir as suite_cache_dir
+
+    return suite_cache_dir()
 
 
 def cached_weights_path(cache_dir: str, weights_sha256: str) -> str:

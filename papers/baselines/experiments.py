@@ -59,6 +59,27 @@ MODEL_HPARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+H = registry.Hyperparameter
+#: What each hyperparameter of the SST classifiers means (``train.py --describe``); the
+#: course gives no paper values.
+HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "dataset": H("sst2 (binary, neutral sentences dropped) or sst5 (five classes)"),
+    "model": H(f"the classifier: {', '.join(MODELS)}"),
+    "phrases": H("train on every labelled phrase of the train trees, not only the sentences"),
+    "lowercase": H("lowercase the text before tokenizing"),
+    "min_count": H("a word enters the vocabulary after this many train occurrences"),
+    "max_length": H("tokens kept per sentence (the rest are cut)"),
+    "optimizer": H("sgd, adam, adagrad, adadelta or rmsprop"),
+    "learning_rate": H("the optimiser's step size"),
+    "l2": H("λ of the penalty λ Σ W² on the weights"),
+    "hidden": H("hidden units (of the recurrent state, or of each MLP layer)"),
+    "dropout": H("dropout rate on the embeddings and before the softmax (and between layers)"),
+    "embedding_dim": H("word embedding size"),
+    "glove": H("initialise the embeddings from GloVe 6B 50d (needs embedding_dim=50)"),
+    "train_embeddings": H("update the embeddings during training"),
+}
+
+
 def hparams(model: str, **overrides: Any) -> dict[str, Any]:
     """The hyperparameters of ``model`` with ``overrides`` (which must be among them)."""
     if model not in MODELS:
@@ -80,4 +101,5 @@ for _name, _dataset in (("sst2", "sst2"), ("sst5", "sst5")):
         hparams=hparams("bow_logreg", dataset=_dataset, optimizer="sgd", learning_rate=0.1,
                         l2=1e-4, batch_size=32, epochs=30, patience=5),
         description=f"bag-of-words softmax regression on sentence-level {_name.upper()}",
+        hyperparameters=HYPERPARAMETERS,
     ))

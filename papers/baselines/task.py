@@ -41,12 +41,15 @@ class WordClassificationTask(Task):
 
     @property
     def num_classes(self) -> int:
-        return len(self.split("train").label_names)
+        return len(self.label_names)
 
     def prepare(self, env) -> None:
         self.vocab = self.vocabulary(lambda: text.Vocabulary.from_texts(
             self.split("train").columns["text"], self.tokenizer,
             min_count=self.params["min_count"]))
+        #: the class names, kept in the run dir (prediction reads no dataset)
+        self.label_names = self.run_record("labels.json",
+                                           lambda: list(self.split("train").label_names))
 
     def dataset(self, request: batching.DataRequest) -> tf.data.Dataset:
         ds = text.encode_text(self.split(request.split).dataset, self.tokenizer, self.vocab,
@@ -75,7 +78,7 @@ class WordClassificationTask(Task):
     def serving_endpoint(self, model):
         """``text``: strings → ``label``, ``label_id``, ``probabilities``; the tokenizer and
         the vocabulary run in the graph."""
-        names = self.split("train").label_names
+        names = self.label_names
 
         def serve(text_):
             tokens = self.vocab.lookup(self.tokenizer(text_))[:, :self.params["max_length"]]
@@ -88,7 +91,7 @@ class WordClassificationTask(Task):
         """Labels and class probabilities of raw sentences."""
         serve, _, _ = self.serving_endpoint(model)
         outputs = serve(tf.constant(text_columns(inputs, 1)[0]))
-        return export.classification_records(outputs, self.split("train").label_names)
+        return export.classification_records(outputs, self.label_names)
 
     # ------------------------------------------------------------------------------ model
     def build_model(self) -> keras.Model:

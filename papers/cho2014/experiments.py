@@ -12,6 +12,7 @@ Reference points (``reported``):
 """
 
 from papers import registry
+from papers.baselines.experiments import HYPERPARAMETERS as _LADDER_HYPERPARAMETERS
 from papers.baselines.experiments import TASK as _LADDER_TASK
 from papers.baselines.experiments import hparams
 from papers.registry import Reported
@@ -54,6 +55,7 @@ for _dataset in ("sst2", "sst5"):
             hparams=hparams(_row, dataset=_dataset, **_params),
             reported=_reported.get(_dataset, ()),
             description=f"{_row} on sentence-level {_dataset.upper()} (the course's ladder)",
+            hyperparameters=_LADDER_HYPERPARAMETERS,
         ))
 
 #: ``cho2014/reverse_seq2seq`` (see ``papers/cho2014/task.py``).
@@ -89,6 +91,31 @@ SEQ2SEQ_HPARAMS = {
     "length_penalty": 0.0,
 }
 
+H = registry.Hyperparameter
+#: What each hyperparameter of ``cho2014/reverse_seq2seq`` means; the paper's values are
+#: Appendix A.1's (its task is translation, so the data settings have none).
+SEQ2SEQ_HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "num_symbols": H("distinct tokens of the synthetic sequences"),
+    "min_length": H("shortest sequence"),
+    "max_length": H("longest sequence"),
+    "train_examples": H("training sequences drawn"),
+    "dev_examples": H("dev sequences drawn"),
+    "test_examples": H("test sequences drawn"),
+    "data_seed": H("seed of the synthetic data"),
+    "embedding_dim": H("word embedding size", paper="100 (Appendix A.1)"),
+    "hidden_units": H("GRU units of the encoder and the decoder", paper="1000 (Appendix A.1)"),
+    "maxout_units": H("maxout units of the output layer", paper="500 (Appendix A.1)"),
+    "softmax_rank": H("rank of the low-rank output matrix (0: full rank)",
+                      paper="500 (Appendix A.1)"),
+    "init_std": H("σ of the N(0, σ²) weight initialisation (0: Glorot-uniform)",
+                  paper="0.01 (Appendix A.1)"),
+    "optimizer": H("sgd, adam, adagrad, adadelta or rmsprop", paper="adadelta (Appendix A.1)"),
+    "learning_rate": H("the optimiser's first step size (cosine decay to final_learning_rate)"),
+    "final_learning_rate": H("the step size at the end of the cosine decay"),
+    "beam_width": H("hypotheses kept by the final evaluation's beam search"),
+    "length_penalty": H("α of the beam search's length normalisation (0: none)"),
+}
+
 registry.register(registry.Experiment(
     name="cho2014/reverse_seq2seq",
     task="papers.cho2014.task:ReverseSeq2SeqTask",
@@ -97,4 +124,5 @@ registry.register(registry.Experiment(
     hparams=SEQ2SEQ_HPARAMS,
     description="RNN Encoder-Decoder (Section 2) reversing random token sequences",
     table_metrics=("beam_sequence_accuracy",),
+    hyperparameters=SEQ2SEQ_HYPERPARAMETERS,
 ))

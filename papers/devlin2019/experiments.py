@@ -116,6 +116,46 @@ PAPER_GRID: dict[str, tuple] = {
 GLUE_LEARNING_RATES: tuple[float, ...] = (5e-5, 4e-5, 3e-5, 2e-5)
 
 
+H = registry.Hyperparameter
+_A3 = "Appendix A.3"
+#: What each hyperparameter means and the value of Devlin et al.'s fine-tuning recipe
+#: (Appendix A.3; google-research/bert's run_classifier.py and optimization.py).
+HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "dataset": H("glue_sst2 (GLUE's phrase-level train) or sst2 (the treebank's sentences)"),
+    "encoder": H("the pre-trained encoder: a keras-hub preset, a Hugging Face folder or "
+                 "minilm_l6_h384 (offline)", paper="BERT-Base or BERT-Large (§4.1)"),
+    "pooling": H("cls (BERT's pooled [CLS]) or mean (masked mean of the tokens)",
+                 paper="cls (§4.1)"),
+    "hidden_dims": H("extra dense layers of the head, written 256:128 (none: one softmax "
+                     "layer)", paper="() (§4.1)"),
+    "max_seq_length": H("tokens per packed sequence, [CLS] and [SEP] included",
+                        paper="128 (run_classifier.py)"),
+    "learning_rate": H("the peak Adam(W) learning rate (after warm-up, then linear decay)",
+                       paper=f"5e-5, 3e-5 or 2e-5 ({_A3})"),
+    "batch_size": H("global batch size", paper=f"16 or 32 ({_A3})"),
+    "epochs": H("fine-tuning epochs", paper=f"2, 3 or 4 ({_A3})"),
+    "warmup_proportion": H("fraction of the steps with a linear warm-up of the learning rate",
+                           paper=0.1),
+    "weight_decay": H("decoupled weight decay (not on LayerNorm and biases)", paper=0.01),
+    "adam_epsilon": H("ε of Adam", paper=1e-6),
+    "adam_bias_correction": H("false: google-research/bert's update m / (√v + ε); true: "
+                              "torch.optim.AdamW's bias-corrected one", paper="false"),
+    "dropout": H("dropout rate of the encoder and the head", paper=0.1),
+    "clip_norm": H("clip the global-batch gradient to this global norm", paper=1.0),
+    "truncation": H("longest_first (trim the longer text first) or head_tail (keep the first "
+                    "head_tokens and the last tokens; Sun et al. 2019)"),
+    "head_tokens": H("with head_tail: tokens kept from the start of a long text",
+                     paper="128 (Sun et al. 2019)"),
+    "train_examples": H("train on a fixed random subset of this many examples (0: all)"),
+    "eval_examples": H("evaluate on a fixed random subset of each split (0: all)"),
+    "subset_seed": H("seed of those subsets"),
+    "length_bucketing": H("batch training examples of similar length (less padding; "
+                          "ignored with static shapes)"),
+    "dev_size": H("IMDB: train reviews held out as dev for model selection",
+                  paper="2000 (Sun et al. 2019)"),
+}
+
+
 # ------------------------------------------------------------------------ reported numbers
 _T1 = "Devlin et al. 2019, Table 1"
 _T6 = "Devlin et al. 2019, Table 6"
@@ -225,4 +265,6 @@ for _name, (_task, _dataset, _metric, _description) in _ROWS.items():
         reported=REPORTED[_name],
         description=_description,
         grid=PAPER_GRID,
+        hyperparameters=HYPERPARAMETERS,
+        paper_values={"max_seq_length": "512 (Sun et al. 2019)"} if _name == "imdb" else {},
     ))

@@ -54,6 +54,10 @@ class BertClassificationTask(Task):
 
     dataset_name: str = ""
     text_keys: tuple[str, ...] = ("text",)
+
+    @property
+    def prediction_columns(self) -> int:
+        return len(self.text_keys)
     label_names: tuple[str, ...] = ()
     dataset_options: tuple[str, ...] = ()
     eval_splits: tuple[str, ...] = ("dev", "test")

@@ -31,6 +31,47 @@ _TASK = "papers.rocktaschel2016.task:EntailmentTask"
 GRID = {"learning_rate": (1e-4, 3e-4, 1e-3), "dropout": (0.0, 0.1, 0.2),
         "l2": (0.0, 1e-4, 3e-4, 1e-3)}
 
+H = registry.Hyperparameter
+_S3 = "Section 3"
+#: What each hyperparameter means, and Rocktäschel et al.'s value where the paper gives one
+#: (Table 1's ``k`` is each row's own: ``paper_values``).
+HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "model": H("bowman_lstm, conditional, attention or word_by_word (Sections 2.1-2.4)"),
+    "k": H("the LSTM's size (and of the attention's projections)", paper="Table 1's k"),
+    "cell": H("lstm (the paper's) or gru (the course's variant)", paper="lstm"),
+    "shared": H("one LSTM reads both sentences (Table 1's shared rows)"),
+    "two_way": H("also attend from the premise to the hypothesis, same weights (Section 2.5)"),
+    "embedding": H("the word vectors: glove-6b-50d or a vectors file",
+                   paper="word2vec 300d, fixed (Section 3)"),
+    "lowercase": H("lowercase the text (GloVe 6B is lowercased)"),
+    "premise_length": H("premise tokens kept"),
+    "hypothesis_length": H("hypothesis tokens kept, the delimiter included"),
+    "train_examples": H("a nested subset of the train sample (0: all), for the learning curve"),
+    "subset_seed": H("seed of that subset"),
+    "optimizer": H("sgd, adam, adagrad, adadelta or rmsprop", paper=f"adam ({_S3})"),
+    "learning_rate": H("Adam's step size", paper=f"1e-4, 3e-4 or 1e-3, chosen on dev ({_S3})"),
+    "dropout": H("dropout rate on the embeddings and the output",
+                 paper=f"0, 0.1 or 0.2, chosen on dev ({_S3})"),
+    "l2": H("λ of the ℓ2 penalty on the weights",
+            paper=f"0, 1e-4, 3e-4 or 1e-3, chosen on dev ({_S3})"),
+    "output_tanh": H("softmax(tanh(W h + b)) as Section 2.2 can be read, not softmax(W h* + b) "
+                     "(it saturates: see the docstring)"),
+    "hand_on": H("what the second LSTM starts from: cell (c_L, h = 0), state (c_L and h_L) or "
+                 "none", paper="cell (Section 2.2)"),
+    "attend_delimiter": H("word-by-word attention also attends at the delimiter's step",
+                          paper="false (Section 2.4)"),
+    "batch_size": H("global batch size (not in the paper)"),
+    # the synthetic alignment task
+    "embedding_dim": H("word embedding size of the synthetic task (trained)"),
+    "num_words": H("synthetic vocabulary size"),
+    "min_premise_words": H("shortest synthetic premise"),
+    "premise_words": H("longest synthetic premise"),
+    "hypothesis_words": H("words of a synthetic hypothesis"),
+    "dev_examples": H("synthetic dev pairs"),
+    "test_examples": H("synthetic test pairs"),
+    "data_seed": H("seed of the synthetic data"),
+}
+
 BASE_HPARAMS = {
     "model": "attention",
     "k": 100,
@@ -107,6 +148,8 @@ for _row, _params, _reported_rows, _description in ROWS:
         reported=_reported_rows,
         description=_description,
         grid=GRID,
+        hyperparameters=HYPERPARAMETERS,
+        paper_values={"k": _params.get("k", BASE_HPARAMS["k"])} if _reported_rows else {},
     ))
 
 #: The synthetic alignment task (``papers/rocktaschel2016/alignment.py``): Table 1's models at
@@ -135,6 +178,10 @@ ALIGN_HPARAMS = {
     "clip_norm": 0.0,
 }
 
+#: The synthetic task's hyperparameters mean what the SNLI rows' do; the paper has no values.
+ALIGN_HYPERPARAMETERS = {**{k: H(h.meaning) for k, h in HYPERPARAMETERS.items()},
+                         "train_examples": H("synthetic training pairs")}
+
 for _row, _model in (("align_attention", "attention"), ("align_word_by_word", "word_by_word")):
     registry.register(registry.Experiment(
         name=f"rocktaschel2016/{_row}",
@@ -145,4 +192,5 @@ for _row, _model in (("align_attention", "attention"), ("align_word_by_word", "w
         description=f"{_model.replace('_', '-')} attention on a synthetic task that needs the "
                     "premise word matching a hypothesis word",
         table_metrics=("match_weight",),
+        hyperparameters=ALIGN_HYPERPARAMETERS,
     ))

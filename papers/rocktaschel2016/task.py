@@ -46,6 +46,7 @@ class EntailmentTask(Task):
     metric = "accuracy"
     eval_splits = ("train", "dev", "test")
     dataset_name = "snli"
+    prediction_columns = 2
 
     def __init__(self, params: dict, data_dir: str | None, model_dir: str):
         super().__init__(params, data_dir, model_dir)
@@ -113,10 +114,13 @@ class EntailmentTask(Task):
         """The vectors of the vocabulary and the ids of its trained rows (module docstring)."""
         matrix, found = word_vectors.embedding_matrix(self.vocab, self.params["embedding"],
                                                       seed=0, init="uniform", scale=0.05)
-        in_train = self._train_tokens() | set(RESERVED[1:])
-        trained = [i for i, token in enumerate(self.vocab.tokens)
-                   if i != self.vocab.pad_id and not found[i] and token in in_train]
-        return matrix, trained
+        def trained_rows():
+            in_train = self._train_tokens() | set(RESERVED[1:])
+            return [i for i, token in enumerate(self.vocab.tokens)
+                    if i != self.vocab.pad_id and not found[i] and token in in_train]
+
+        # kept in the run dir, so prediction builds the same model without the data
+        return matrix, self.run_record("trained_rows.json", trained_rows)
 
     def build_model(self) -> keras.Model:
         p = self.params

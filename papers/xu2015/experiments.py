@@ -39,6 +39,45 @@ _T1 = "Xu et al. 2015, Table 1 (Flickr8k)"
 _NOTE = "6,000 train images, VGG conv5_4 features"
 _TASK = "papers.xu2015.task:CaptionTask"
 
+H = registry.Hyperparameter
+#: What each hyperparameter means, and Xu et al.'s value where the paper (or its code,
+#: capgen.py) gives one.
+HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "encoder": H("the frozen image encoder: vgg19, inception_v3, inception_v3_keras or "
+                 "efficientnet_lite0", paper="vgg19 conv5_4 (§4)"),
+    "encoder_weights": H("imagenet (offline), keras (VGG-19: Keras's download) or a weights "
+                         "file", paper="imagenet"),
+    "decoder": H("soft (§4.2), hard (§4.1) or gru (the course's variant)"),
+    "embedding_dim": H("word embedding size m (not given for Flickr8k)"),
+    "units": H("LSTM units n (not given for Flickr8k)"),
+    "attention_units": H("units of the attention's MLP f_att"),
+    "dropout": H("dropout rate before the output layer", paper="0.5 (capgen.py)"),
+    "attention_penalty": H("λ of Eq. 14's doubly stochastic penalty (soft attention)",
+                           paper="1.0 (the authors' COCO script)"),
+    "estimator": H("hard attention's REINFORCE: paper (Eq. 12 as printed) or capgen "
+                   "(as capgen.py computes it)"),
+    "reinforce_weight": H("λ_r of the REINFORCE term", paper="1 (Eq. 12); capgen.py 0.1"),
+    "entropy_weight": H("λ_e of the entropy term (hard attention)", paper="0.002 (capgen.py)"),
+    "coin": H("the hard attention's 0.5 coin (use the expected context) per image or per batch",
+              paper="image (§4.1); capgen.py batch"),
+    "max_words": H("vocabulary size cap (0: every word)", paper="10000 (capgen.py n_words)"),
+    "min_count": H("a word enters the vocabulary after this many training occurrences"),
+    "max_caption_length": H("tokens per training caption, <start> and <end> included"),
+    "max_decode_length": H("most words a generated caption has"),
+    "beam_width": H("hypotheses kept by the final evaluation's beam search"),
+    "optimizer": H("sgd, adam, adagrad, adadelta or rmsprop",
+                   paper="rmsprop for Flickr8k (§5)"),
+    "learning_rate": H("the optimiser's step size", paper="1e-4 (capgen.py)"),
+    "batch_size": H("global batch size", paper="64 (capgen.py)"),
+    "patience": H("early stopping on dev BLEU-4: evaluations without improvement",
+                  paper="early stopping on BLEU (§5)"),
+    "clip_norm": H("clip the global-batch gradient to this global norm (0: off)",
+                   paper="0 (no clipping)"),
+    "train_images": H("a nested subset of the training images (0: all), for the learning curve"),
+    "subset_seed": H("seed of that subset"),
+    "bootstrap_seed": H("seed of the bootstrap intervals over the test images"),
+}
+
 BASE_HPARAMS = {
     "encoder": "vgg19",
     "encoder_weights": "imagenet",
@@ -105,4 +144,5 @@ for _row, _params, _reported_rows, _description in ROWS:
         reported=_reported_rows,
         description=_description,
         table_metrics=_TABLE,
+        hyperparameters=HYPERPARAMETERS,
     ))

@@ -57,6 +57,7 @@ import tensorflow as tf
 
 import datasets
 from datasets import batching, captions, images
+from datasets.errors import UserError
 from datasets.flickr8k import CAPTIONS_PER_IMAGE
 from layers import decoding
 from metrics import captions as caption_metrics
@@ -121,7 +122,7 @@ class CaptionTask(Task):
             max_words=int(self.params["max_words"]) or None,
             min_count=int(self.params["min_count"])))
         self._env = env
-        for name in ("train", "dev"):
+        for name in ("train", "dev") if env.read_data else ():  # prediction encodes its own
             self.features_of(name)
 
     def features_of(self, split: str) -> np.ndarray:
@@ -180,7 +181,8 @@ class CaptionTask(Task):
     # ----------------------------------------------------------------------------- model
     def build_model(self) -> keras.Model:
         p = self.params
-        return CaptionDecoder(p["decoder"], len(self.vocab), self.features_of("train").shape[-1],
+        return CaptionDecoder(p["decoder"], len(self.vocab),
+                              encoders.get_spec(p["encoder"]).feature_dim,
                               embedding_dim=int(p["embedding_dim"]), units=int(p["units"]),
                               attention_units=int(p["attention_units"]),
                               dropout=float(p["dropout"]), coin=p["coin"],
@@ -422,7 +424,17 @@ class CaptionTask(Task):
 
     @functools.cached_property
     def encoder(self) -> keras.Model:
-        return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"])
+        return encoders.build_encoder(self.params["encoder"], self.params["encoder_weights"],
+                                      cache_dir=self._env.cache_dir if self._env else None)
+
+    def input_problem(self, raw: str) -> str | None:
+        """An image file that ``datasets.images.load_image`` reads (JPEG, PNG, GIF, BMP)."""
+        spec = encoders.get_spec(self.params["encoder"])
+        try:
+            images.load_image(raw, spec.image_size, spec.preprocess)
+        except UserError as e:
+            return str(e)
+        return None
 
     def predict(self, model, inputs: Sequence[str], output_dir: str) -> list[dict[str, Any]]:
         """Captions of image files (JPEG, PNG, GIF, BMP), with a picture of each word's

@@ -57,6 +57,30 @@ BASE_HPARAMS = {
     "patience": 0,
 }
 
+H = registry.Hyperparameter
+#: What each hyperparameter means; the paper's values are each row's (Section 4.1 and
+#: ``main.lua``: ``paper_values``), and these for the rest.
+HYPERPARAMETERS: dict[str, registry.Hyperparameter] = {
+    "hidden_units": H("LSTM units per layer (and the embedding size)"),
+    "num_layers": H("stacked LSTM layers", paper=2),
+    "dropout": H("dropout rate on the non-recurrent connections"),
+    "init_scale": H("every parameter starts from U(-init_scale, init_scale)"),
+    "tied": H("the output layer is the transposed embedding (Press & Wolf 2017)",
+              paper="false"),
+    "vocab_size": H("the most frequent training tokens kept (the rest: <unk>)",
+                    paper="10000 (the Penn Treebank's)"),
+    "bptt": H("steps of truncated backpropagation through time"),
+    "learning_rate": H("SGD's starting learning rate", paper=1.0),
+    "lr_decay": H("the learning rate is divided by this after every epoch past max_epoch"),
+    "max_epoch": H("epochs at the starting learning rate"),
+    "train_examples": H("the first N training reviews of a fixed random order (0: all)"),
+    "eval_examples": H("reviews in each of dev and test"),
+    "subset_seed": H("seed of those orders"),
+    "batch_size": H("parallel streams (one chunk of each per step)", paper=20),
+    "epochs": H("passes over the training streams"),
+    "clip_norm": H("clip the gradient to this global norm"),
+}
+
 SMALL = dict(hidden_units=200, dropout=0.0, init_scale=0.1, bptt=20, lr_decay=2.0, max_epoch=4,
              epochs=13, clip_norm=5.0)
 MEDIUM = dict(hidden_units=650, dropout=0.5, init_scale=0.05, bptt=35, lr_decay=1.2, max_epoch=6,
@@ -93,4 +117,6 @@ for _row, _params, _reported_rows, _description in ROWS:
         hparams={**BASE_HPARAMS, **_params},
         reported=_reported_rows,
         description=_description,
+        hyperparameters=HYPERPARAMETERS,
+        paper_values={k: v for k, v in _params.items() if k != "tied"},
     ))

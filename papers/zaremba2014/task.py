@@ -130,6 +130,8 @@ class LanguageModelTask(Task):
             self.vocab = text.Vocabulary([str(t) for t in tokens])
             if env.is_chief:
                 self.vocab.save(path)
+        if not env.read_data:  # prediction: the vocabulary is all it reads
+            return
         vocab = cache.key_digest(self.vocab.tokens)
         for split in ("train", "dev", "test"):
             key = {"texts": cache.key_digest(self.texts(split)), "tokenizer": tokenizer,
