@@ -116,6 +116,19 @@ def test_no_patience_never_stops():
 
 
 # ---------------------------------------------------------------------------------- settings
+def test_the_learning_curve_labels_the_best_value_in_the_metric_s_direction(tmp_path):
+    from training import curves
+
+    perplexities = [171.4, None, 135.8, 137.4]
+    assert curves.best_index(perplexities, "min") == 2
+    assert curves.best_index(perplexities, "max") == 0
+    history = [{"epoch": i + 1, "train_loss": 5.0 - i, "dev": {"perplexity": v}}
+               for i, v in enumerate(perplexities)]
+    curves.plot_learning_curve(history, str(tmp_path / "curve.png"), title="lm",
+                               metric="perplexity", mode="min")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_every_run_setting_is_one_flag_with_its_declared_default_and_help():
     values = flags.FlagValues()
     settings.define_flags(flag_values=values)

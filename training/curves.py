@@ -10,11 +10,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 from training import io  # noqa: E402
 
 
-def plot_learning_curve(history: list[dict], path: str, *, title: str, metric: str) -> None:
+def best_index(values: list[float | None], mode: str) -> int:
+    """The index of the best value (``mode``: ``"max"`` or ``"min"``); ``None`` never is."""
+    sign = 1 if mode == "max" else -1
+    return max((i for i, v in enumerate(values) if v is not None), key=lambda i: sign * values[i])
+
+
+def plot_learning_curve(history: list[dict], path: str, *, title: str, metric: str,
+                        mode: str = "max") -> None:
     """Writes ``path`` (PNG): train loss (left axis) and dev ``metric`` (right axis) per epoch.
 
     ``history`` holds one dict per evaluation with ``epoch`` (fractional where evaluation is
-    every N steps), ``train_loss`` and ``dev`` (a dict of dev metrics).
+    every N steps), ``train_loss`` and ``dev`` (a dict of dev metrics). ``mode``: ``"max"``
+    (accuracy, BLEU) or ``"min"`` (perplexity) marks which value is labelled best.
     """
     if not history:
         return
@@ -32,7 +40,7 @@ def plot_learning_curve(history: list[dict], path: str, *, title: str, metric: s
                    label=f"train {metric}")
     right.set_ylabel(metric, color="tab:red")
     right.margins(y=0.15)  # room for the "best" label
-    best = max(range(len(values)), key=lambda i: values[i] if values[i] is not None else -1e9)
+    best = best_index(values, mode)
     right.annotate(f"best {values[best]:.2f}", (epochs[best], values[best]),
                    textcoords="offset points", xytext=(0, 8), ha="center")
     lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]

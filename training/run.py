@@ -170,7 +170,8 @@ class Run:
         io.atomic_write_json(self.path("history.json"), self.history)
         curves.plot_learning_curve(
             self.history, self.path("learning_curve.png"),
-            title=f"{self.experiment.name} (seed {self.config.seed})", metric=self.task.metric)
+            title=f"{self.experiment.name} (seed {self.config.seed})", metric=self.task.metric,
+            mode=self.task.metric_mode)
 
     def diverged(self, what: str, first: int, last: int, epoch: int):
         """Records that training diverged (``diverged.json``) and raises
