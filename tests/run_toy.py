@@ -40,6 +40,8 @@ def main(model_dir: str, strategy_name: str, params: dict, config: dict) -> None
     run = loop.RunConfig(**{"model_dir": model_dir, "steps_per_loop": 3, "checkpoint_every": 5,
                             "verbose": False, "cache_dir": model_dir + "_cache", **config})
     result = loop.train(TOY, TOY.params_with_overrides(params), run, strategy=strategy)
+    if result.finished_before:  # a finished run re-run: its results only, no model
+        return
     path = os.path.join(model_dir, f"weights_{strategies.worker_id(strategy)}.npz")
     np.savez(path, *result.model.get_weights())
 

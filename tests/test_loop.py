@@ -333,7 +333,7 @@ def test_no_restorable_checkpoint_is_a_clear_error(tmp_path):
         with open(path, "r+b") as f:
             f.truncate(8)
     with pytest.raises(run_dir.RunDirError, match="no checkpoint in .* restores"):
-        _train(tmp_path, "run", epochs=1)
+        _train(tmp_path, "run", epochs=1, reevaluate=True)  # a finished run restores only then
 
 
 def _free_port():
@@ -391,9 +391,11 @@ def test_two_workers_killed_and_restarted_equal_a_two_replica_run(tmp_path):
     assert results["metrics"]["dev"]["rows_in_order"] == 100.0  # gathered over both workers
     assert results["metrics"]["dev"]["examples"] == 100
 
-    again = _two_workers(tmp_path / "mw")  # a finished job re-runs (and trains no further)
+    record = (tmp_path / "mw" / "results.json").read_bytes()
+    again = _two_workers(tmp_path / "mw")  # a finished job re-runs: its results, nothing more
     for code, err in again:
         assert code == 0, err[-3000:]
+    assert (tmp_path / "mw" / "results.json").read_bytes() == record
     _assert_same_weights(tmp_path / "mirrored", tmp_path / "mw", atol=1e-5)
 
 
