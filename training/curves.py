@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from training import io  # noqa: E402
+from training.selection import is_better  # noqa: E402
 
 
 def best_index(values: list[float | None], mode: str) -> int:
-    """The index of the best value (``mode``: ``"max"`` or ``"min"``); ``None`` never is."""
-    sign = 1 if mode == "max" else -1
-    return max((i for i, v in enumerate(values) if v is not None), key=lambda i: sign * values[i])
+    """The index of the best value as model selection ranks them (``mode``: ``"max"`` or
+    ``"min"``, :func:`training.selection.is_better`); ``None`` never is."""
+    best, best_value = 0, math.nan
+    for i, value in enumerate(values):
+        if value is not None and is_better(value, best_value, mode):
+            best, best_value = i, value
+    return best
 
 
 def plot_learning_curve(history: list[dict], path: str, *, title: str, metric: str,
