@@ -5,29 +5,17 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 from papers import registry
-from tests.conftest import REPO
+from tests.conftest import BOW
+from tests.conftest import run_cli as _cli
 from training import report
 
-#: No TF_CPP_MIN_LOG_LEVEL: the CLIs must quiet TensorFlow themselves.
-ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 STARTUP_NOISE = ("absl::InitializeLog", "cuInit", "oneDNN", "cpu_feature_guard",
                  "use_unbounded_threadpool")
-BOW = "baselines/sst2_bow_logreg"
-
-
-def _cli(*args, data_dir=None, timeout=300, python_args=()):
-    env = dict(ENV)
-    if data_dir:
-        env["KERAS_PAPERS_DATA_DIR"] = data_dir
-    return subprocess.run([sys.executable, *python_args, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def _free_port():
@@ -149,16 +137,6 @@ def test_list_and_table_need_no_tensorflow(tmp_path):
     out = _cli("evaluate.py", "--table=cho2014", f"--results_dir={tmp_path / 'nowhere'}")
     assert out.returncode == 2 and "is not a directory" in out.stderr
     assert "Traceback" not in out.stderr
-
-
-@pytest.fixture(scope="module")
-def bow_run(data_dir, tmp_path_factory):
-    """A short run through train.py, as a user starts it (output not a terminal)."""
-    model_dir = tmp_path_factory.mktemp("cli") / "bow"
-    out = _cli("train.py", f"--experiment={BOW}", f"--model_dir={model_dir}",
-               "--train_steps=30", "--eval_every=30", data_dir=data_dir)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return model_dir, out
 
 
 def test_training_output_is_quiet_plain_and_counts_right(bow_run):

@@ -12,22 +12,15 @@ import sys
 import pytest
 
 from papers import registry
-from tests.conftest import REPO
+from tests.conftest import BOW, CLI_ENV, REPO
+from tests.conftest import run_cli as _cli
 from tests.toy_task import SECONDS_PER_BATCH, TOY
 from training import loop
 from training import run as run_module
 from training.progress import Progress
 
-BOW = "baselines/sst2_bow_logreg"
-ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 
 
-def _cli(*args, data_dir=None, timeout=300):
-    env = dict(ENV)
-    if data_dir:
-        env["KERAS_PAPERS_DATA_DIR"] = data_dir
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 class Terminal(io.StringIO):
@@ -79,16 +72,6 @@ def test_the_training_line_moves_each_step_whatever_steps_per_loop_is(tmp_path, 
 
 
 # --------------------------------------------------------------------- finished runs
-@pytest.fixture(scope="module")
-def bow_run(data_dir, tmp_path_factory):
-    """A short run through train.py, as a user starts it."""
-    model_dir = tmp_path_factory.mktemp("usability") / "bow"
-    out = _cli("train.py", f"--experiment={BOW}", f"--model_dir={model_dir}",
-               "--train_steps=30", "--eval_every=30", data_dir=data_dir)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return model_dir, out
-
-
 def test_a_run_ends_with_a_summary_of_its_numbers_time_and_files(bow_run):
     model_dir, out = bow_run
     lines = [line.strip() for line in out.stdout.splitlines()]
@@ -262,7 +245,7 @@ def test_describe_prints_each_hyperparameter_its_default_and_the_paper_s_value()
     block = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; "
              "runpy.run_path(sys.argv[0], run_name='__main__')")
     out = subprocess.run([sys.executable, "-c", block, "train.py",
-                          "--describe=zaremba2014/imdb_medium"], cwd=REPO, env=ENV,
+                          "--describe=zaremba2014/imdb_medium"], cwd=REPO, env=CLI_ENV,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     exp = registry.get("zaremba2014/imdb_medium")
