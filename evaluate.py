@@ -93,6 +93,21 @@ def _recorded_data_dir(model_dir: str) -> str | None:
     return None
 
 
+def _unfinished(model_dir: str) -> str | None:
+    """``None`` for a finished run; else what a reader of its numbers must know: it is still
+    training (and by which process), or it stopped before its end."""
+    from training import run_dir
+
+    saved = run_dir.read_config(model_dir)
+    if "identity" not in saved or run_dir.finished_results(model_dir, saved,
+                                                           saved["identity"]):
+        return None
+    who = run_dir.training_now(model_dir)
+    if who:
+        return f"{model_dir} is still training ({who})"
+    return f"{model_dir} has not finished (it stopped; its train.py command resumes it)"
+
+
 def _prediction_inputs() -> list[tuple[str, str]]:
     """``(where, input)`` of ``--predict`` and each line of ``--predict_file``."""
     from datasets import files
@@ -246,13 +261,25 @@ def main(argv):
         print(f"exported {exp.name} to {path} in {time.time() - started:.0f}s: signature "
               "'serving_default'")
         return 0
-    task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
-                                   cache_dir=FLAGS.cache_dir)
+    unfinished = _unfinished(FLAGS.model_dir)
+    try:
+        task, model = run.restore_best(exp, params, FLAGS.model_dir, data_dir,
+                                       cache_dir=FLAGS.cache_dir)
+    except run.NoBestCheckpoint as e:
+        if not unfinished:
+            raise
+        raise cli.UserError(f"{unfinished}, and has no best checkpoint yet: it is written at "
+                            "the run's first evaluation") from e
     evaluate = evaluation.make_evaluator(task, model, tf.distribute.get_strategy(),
                                          per_replica_batch=FLAGS.batch_size or
                                          params["batch_size"])
     metrics, _ = evaluate(FLAGS.split, final=True)
-    record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics}
+    record = {"experiment": exp.name, "split": FLAGS.split, "metrics": metrics,
+              "finished": unfinished is None}
+    if unfinished:
+        record["note"] = (f"{unfinished}: these are the numbers of its best checkpoint so "
+                          "far, not of the finished run")
+        print(f"evaluate.py: note: {record['note']}", file=sys.stderr, flush=True)
     print(json.dumps(record, indent=2), flush=True)
     for line in report.beside_paper(exp, {FLAGS.split: metrics}):
         print(line, flush=True)

@@ -36,7 +36,7 @@ from inspect import Parameter, signature
 from typing import TYPE_CHECKING
 
 from datasets import paths
-from datasets.errors import DataFormatError, MissingDataError
+from datasets.errors import DataFormatError, DataUnavailableError, MissingDataError
 
 if TYPE_CHECKING:
     from datasets.core import DatasetInfo, LoadedSplit
@@ -135,7 +135,7 @@ def load(name: str, split: str, data_dir: str | None = None, **kwargs) -> Loaded
 
 
 __all__ = [
-    "SPLITS", "DataFormatError", "DataRequest", "DatasetInfo", "LoadedSplit", "MissingDataError",
-    "Vocabulary", "WordTokenizer", "derive_seed", "encode_text", "eval_batches", "info", "load",
-    "names", "options", "train_batches",
+    "SPLITS", "DataFormatError", "DataRequest", "DataUnavailableError", "DatasetInfo",
+    "LoadedSplit", "MissingDataError", "Vocabulary", "WordTokenizer", "derive_seed",
+    "encode_text", "eval_batches", "info", "load", "names", "options", "train_batches",
 ]

@@ -13,6 +13,9 @@ import dataclasses
 import functools
 import hashlib
 import json
+import socket
+import threading
+import urllib.parse
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -151,6 +154,53 @@ class DatasetInfo:
     description: str
 
 
+#: Seconds to wait for each of a TFDS dataset's download hosts before calling it unreachable.
+DOWNLOAD_PROBE_SECONDS = 10.0
+
+
+def _download(tfds_name: str, builder) -> None:
+    """Downloads and prepares a TFDS dataset that is not in TFDS's data dir yet, or raises
+    :class:`~datasets.errors.DataUnavailableError` in one line at once when its download hosts
+    cannot be reached (offline, TFDS would retry each file for minutes and end in a
+    traceback)."""
+    from datasets.errors import DataUnavailableError
+
+    where = (f"{tfds_name} is neither in --data_dir (none given) nor downloaded in "
+             f"{builder.data_dir_root}")
+    hosts = sorted({urllib.parse.urlparse(url).hostname for url in builder.url_infos or {}})
+    down = [host for host in hosts if not reachable(host, 443, DOWNLOAD_PROBE_SECONDS)]
+    if down:
+        raise DataUnavailableError(f"{where}, and it cannot be downloaded: "
+                                   f"{', '.join(down)} cannot be reached. Pass --data_dir (or "
+                                   f"set $KERAS_PAPERS_DATA_DIR) with its files; see "
+                                   f"datasets/README.md")
+    try:
+        builder.download_and_prepare()
+    except OSError as e:  # requests' errors are OSErrors too
+        raise DataUnavailableError(f"{where}, and its download failed ({type(e).__name__}: "
+                                   f"{str(e)[:200]}). Pass --data_dir with its files, or try "
+                                   f"again") from None
+
+
+def reachable(host: str, port: int, timeout: float) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds, name lookup
+    included (in a daemon thread: a lookup that hangs cannot hold the caller or its exit)."""
+    opened, done = threading.Event(), threading.Event()
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            opened.set()
+        except OSError:
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=connect, daemon=True).start()
+    done.wait(timeout)
+    return opened.is_set()
+
+
 def tfds_columns(tfds_name: str, split: str, fields: dict[str, str]) -> tuple[dict[str, list], str]:
     """Loads a whole TFDS split into memory.
 
@@ -165,7 +215,10 @@ def tfds_columns(tfds_name: str, split: str, fields: dict[str, str]) -> tuple[di
     """
     import tensorflow_datasets as tfds
 
-    data = tfds.as_numpy(tfds.load(tfds_name, split=split, batch_size=-1))
+    builder = tfds.builder(tfds_name)
+    if not builder.is_prepared():
+        _download(tfds_name, builder)
+    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
     columns = {}
     for feature, column in fields.items():
         values = data[feature]

@@ -68,3 +68,7 @@ class MissingDataError(DataFormatError, FileNotFoundError):
     The message lists every path that was tried. It is both a :class:`DataFormatError` and a
     :class:`FileNotFoundError`.
     """
+
+
+class DataUnavailableError(UserError):
+    """A dataset is not in ``data_dir`` (or none was given) and cannot be downloaded."""

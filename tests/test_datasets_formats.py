@@ -451,3 +451,48 @@ def test_inspect_reports_splits_and_errors(sst_dir, tmp_path):
         "dev_size": 10, "remove_br": False}
     with pytest.raises(ValueError):
         parse_options("imdb", ["nope=1"])
+
+
+# ----------------------------------------------------------------------------- TFDS offline
+@pytest.mark.parametrize("name", ["mrpc", "snli", "imdb"])
+def test_a_tfds_dataset_that_cannot_be_downloaded_is_one_line_at_once(name, tmp_path,
+                                                                      monkeypatch):
+    """No --data_dir, nothing in TFDS's data dir and its download hosts unreachable: one line
+    naming both and what to do, without TFDS's minutes of retries."""
+    import time
+
+    from datasets import core
+    from datasets.errors import DataUnavailableError
+
+    from datasets.paths import ENV_VAR
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    import tensorflow_datasets as tfds
+
+    real_builder = tfds.builder  # an empty TFDS data dir of its own
+    monkeypatch.setattr(tfds, "builder", lambda tfds_name, **kw: real_builder(
+        tfds_name, data_dir=str(tmp_path / "tfds"), **kw))
+    probed = []
+    monkeypatch.setattr(core, "reachable", lambda host, *_: probed.append(host) or False)
+    started = time.time()
+    with pytest.raises(DataUnavailableError) as error:
+        datasets.load(name, "test", None)
+    message = str(error.value)
+    assert time.time() - started < 10
+    assert "\n" not in message and f"nor downloaded in {tmp_path / 'tfds'}" in message
+    assert f"{', '.join(sorted(probed))} cannot be reached. Pass --data_dir" in message
+    assert probed
+
+
+def test_reachable_tells_a_listening_port_from_a_closed_one():
+    import socket
+
+    from datasets.core import reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert reachable("127.0.0.1", port, timeout=5)
+    assert not reachable("127.0.0.1", port, timeout=5)  # closed now: refused at once
+    assert not reachable("no-such-host.invalid", 443, timeout=5)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -435,6 +436,20 @@ def test_a_diverged_extension_keeps_the_finished_results(tmp_path):
     assert (tmp_path / "run" / "results.json").read_text() == before
     diverged = json.loads((tmp_path / "run" / "diverged.json").read_text())
     assert diverged["step"] > 48 and diverged["identity"]["params"]["epochs"] == 5
+    # config.json is back at the finished length, the extension listed as diverged ...
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["identity"]["params"]["epochs"] == 3 and config["params"]["epochs"] == 3
+    assert "loss became nan" in config["extensions"][-1]["diverged"]
+    # ... so the run's own command shows its results and trains nothing,
+    again = _train(tmp_path, "run", epochs=3, **poisoned)
+    assert again.results == json.loads(before)
+    assert (tmp_path / "run" / "results.json").read_text() == before
+    # and a table shows it at that length, with a note
+    from training import report
+    runs = report.collect(str(tmp_path))
+    assert [r["extension_diverged"] for r in runs if r["status"] == "ok"] == [True]
+    table = report.paper_table(TOY.paper, [TOY], runs, str(tmp_path))
+    assert "- note: 1 run(s) shown at the length they finished; an extension of them" in table
 
 
 @pytest.mark.parametrize("change, key", [
@@ -648,3 +663,34 @@ def test_a_model_whose_weights_a_checkpoint_would_miss_is_refused(tmp_path):
     checkpoints.restore_model(model, str(tmp_path / "ckpt_True-1"))
     for weight, value in zip(model.weights, saved):
         np.testing.assert_array_equal(weight.numpy(), value)
+
+
+def test_the_best_checkpoint_replaced_while_it_is_read_is_read_again(tmp_path, monkeypatch):
+    """A run still training saves a new best (and deletes the old one) between ``evaluate.py``
+    finding its best checkpoint and reading it: the new one is read, not an error."""
+    from training import checkpoints
+
+    def model_with(value):
+        model = keras.Sequential([keras.Input([2]), keras.layers.Dense(1)])
+        model.layers[0].kernel.assign(np.full([2, 1], value, np.float32))
+        return model
+
+    writer = model_with(1.0)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=writer),
+                                         str(tmp_path / checkpoints.BEST), max_to_keep=1)
+    manager.save(checkpoint_number=10)
+    real_restore = checkpoints.restore_model
+    calls = []
+
+    def restore_during_a_new_best(model, path):
+        calls.append(os.path.basename(path))
+        if len(calls) == 1:  # the run improves now: ckpt-20 replaces ckpt-10
+            writer.layers[0].kernel.assign(np.full([2, 1], 2.0, np.float32))
+            manager.save(checkpoint_number=20)
+        real_restore(model, path)
+
+    monkeypatch.setattr(checkpoints, "restore_model", restore_during_a_new_best)
+    reader = model_with(0.0)
+    assert checkpoints.load_best(reader, str(tmp_path)).endswith("ckpt-20")
+    assert calls == ["ckpt-10", "ckpt-20"]
+    np.testing.assert_array_equal(reader.layers[0].kernel.numpy(), np.full([2, 1], 2.0))

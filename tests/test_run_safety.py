@@ -4,6 +4,7 @@ tables that pool only runs of one setting."""
 import json
 import os
 import re
+import shutil
 import socket
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from papers import registry
 from tests.conftest import BOW
 from tests.conftest import run_cli as _cli
-from training import report
+from training import report, run_dir
 
 STARTUP_NOISE = ("absl::InitializeLog", "cuInit", "oneDNN", "cpu_feature_guard",
                  "use_unbounded_threadpool")
@@ -195,6 +196,40 @@ def test_evaluate_errors_and_a_read_only_model_dir(bow_run, data_dir, tmp_path):
     results = json.loads((model_dir / "results.json").read_text())
     assert printed["metrics"]["accuracy"] == pytest.approx(results["metrics"]["dev"]["accuracy"])
     assert "the metrics are printed above" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_evaluate_on_a_run_that_has_not_finished_says_so(bow_run, data_dir, tmp_path):
+    """A finished run's numbers carry ``finished: true``; a run still training (its LOCK held
+    by a live process) or stopped before its end gets a note on standard error and in
+    ``eval_dev.json``; one still training without a best checkpoint is one line."""
+    model_dir, _ = bow_run
+    run = tmp_path / "bow"
+    shutil.copytree(model_dir, run)
+    out = _cli("evaluate.py", f"--model_dir={run}", "--split=dev", data_dir=data_dir)
+    assert out.returncode == 0 and "note" not in out.stderr, out.stderr[-2000:]
+    finished = json.loads((run / "eval_dev.json").read_text())
+    assert finished["finished"] is True and "note" not in finished
+
+    (run / "results.json").unlink()
+    with run_dir.Lock(str(run), command="train.py (this test)"):
+        out = _cli("evaluate.py", f"--model_dir={run}", "--split=dev", data_dir=data_dir)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert (f"evaluate.py: note: {run} is still training (process {os.getpid()} on "
+                f"{socket.gethostname()} since ") in out.stderr
+        record = json.loads((run / "eval_dev.json").read_text())
+        assert record["finished"] is False and "its best checkpoint so far" in record["note"]
+        assert record["metrics"] == finished["metrics"]
+
+        shutil.rmtree(run / "best")
+        out = _cli("evaluate.py", f"--model_dir={run}", "--split=dev", data_dir=data_dir)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert out.stderr.startswith(f"evaluate.py: error: {run} is still training (process "
+                                     f"{os.getpid()}")
+        assert "and has no best checkpoint yet" in out.stderr
+
+    shutil.copytree(model_dir / "best", run / "best")
+    out = _cli("evaluate.py", f"--model_dir={run}", "--split=dev", data_dir=data_dir)
+    assert f"evaluate.py: note: {run} has not finished (it stopped" in out.stderr
 
 
 # ------------------------------------------------------------------------------ tables

@@ -211,12 +211,24 @@ def restore_model(model: keras.Model, path: str) -> None:
                                   f"{type(e).__name__}: {e}") from None
 
 
-def load_best(model: keras.Model, model_dir: str) -> str | None:
-    """Loads the best checkpoint's weights into ``model``; returns its path (``None``: none)."""
-    best = tf.train.latest_checkpoint(os.path.join(model_dir, BEST))
-    if best:
-        restore_model(model, best)
-    return best
+def load_best(model: keras.Model, model_dir: str, attempts: int = 3) -> str | None:
+    """Loads the best checkpoint's weights into ``model``; returns its path (``None``: none).
+
+    A run that is still training replaces its best checkpoint (and deletes the one before) at
+    each improvement, possibly while it is being read: the newer one is read then.
+    """
+    best_dir = os.path.join(model_dir, BEST)
+    for attempt in range(attempts):
+        best = tf.train.latest_checkpoint(best_dir)
+        if best is None:
+            return None
+        try:
+            restore_model(model, best)
+            return best
+        except run_dir.RunDirError:
+            if attempt + 1 == attempts or tf.train.latest_checkpoint(best_dir) == best:
+                raise
+    raise AssertionError("unreachable")
 
 
 def check_checkpointed(model: keras.Model) -> None:

@@ -8,7 +8,8 @@ everything in a run's identity (``training/run_dir.py``) except the seed: two ru
 into one "mean ± std over seeds" only when their experiment, every hyperparameter, precision,
 evaluation interval, fixed shapes and data are equal and their seeds differ. A second run of the
 same setting and seed is left out (the newest is kept), and so is every run that did not
-finish; a note under the table counts and names them. Where a task reports a 95 % interval over
+finish; a note under the table counts and names them, and names a finished run whose later
+extension diverged (shown at the length it finished). Where a task reports a 95 % interval over
 the test items (``<metric>/ci95``, a bootstrap over test images for captioning), it follows the
 value: the interval of a single run, or the mean half-width over the runs. Throughput and
 training time cover all of a run's training segments (a resumed run included) and exclude
@@ -62,6 +63,9 @@ def collect(results_dir: str) -> list[dict]:
                 continue
             if run.get("status") == "ok":
                 run["path"] = path
+                run["extension_diverged"] = ("config.json" in files and
+                                             _extension_diverged(os.path.join(root,
+                                                                              "config.json")))
                 runs.append(run)
                 continue
         if "config.json" in files:
@@ -73,6 +77,16 @@ def collect(results_dir: str) -> list[dict]:
             status = "diverged" if "diverged.json" in files else "unfinished"
             runs.append({"experiment": config["experiment"], "status": status, "path": path})
     return runs
+
+
+def _extension_diverged(config_path: str) -> bool:
+    """Whether the last extension of a finished run diverged (its ``results.json`` is of the
+    length before it: :func:`training.run_dir.revert_diverged_extension`)."""
+    try:
+        extensions = io.read_json(config_path).get("extensions") or [{}]
+        return bool(extensions[-1].get("diverged"))
+    except (ValueError, OSError, AttributeError, TypeError):
+        return False
 
 
 def _read_record(path: str, finished: bool = True) -> tuple[Any, str | None]:
@@ -186,11 +200,18 @@ def paper_table(paper: str, experiments, runs: list[dict], results_dir: str = ""
             "duplicate seed": "repeat a seed of the same setting (the newest is kept)",
             "malformed": "cannot be read"}
     for status, paths in left_out.items():
-        shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
-        notes.append(f"- left out: {len(paths)} run(s) that {what[status]}: {shown}")
+        notes.append(f"- left out: {len(paths)} run(s) that {what[status]}: {_shown(paths)}")
+    extended = [os.path.dirname(r["path"]) for r in mine if r.get("extension_diverged")]
+    if extended:
+        notes.append(f"- note: {len(extended)} run(s) shown at the length they finished; an "
+                     f"extension of them diverged (config.json lists it): {_shown(extended)}")
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
+
+
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
 
 
 def _mtime(run: dict) -> float:

@@ -48,6 +48,10 @@ class TrainingDiverged(UserError, RuntimeError):
     exit_status = 1
 
 
+class NoBestCheckpoint(run_dir.RunDirError):
+    """The run has no best checkpoint yet (it has not been evaluated once)."""
+
+
 @dataclasses.dataclass
 class RunResult:
     results: dict[str, Any]
@@ -184,6 +188,12 @@ class Run:
             io.atomic_write_json(self.path("diverged.json"), {
                 "experiment": self.experiment.name, "status": "diverged", "message": message,
                 "step": last, "identity": self.identity, "last_good_checkpoint": latest})
+            finished = run_dir.revert_diverged_extension(self.config.model_dir, message)
+            if finished is not None:
+                length = ", ".join(f"{k}={finished['params'][k]}" for k in ("epochs",
+                                                                            "train_steps"))
+                message += (f" The run this extended stands: config.json is back at its "
+                            f"length ({length}), and its command shows its results.")
         raise TrainingDiverged(message)
 
     def results(self, *, metrics: dict, artifacts: list[str], best: dict | None, step: int,
@@ -363,14 +373,14 @@ def restore_best(experiment, params: dict, model_dir: str, data_dir: str | None,
     """
     strategy = strategy or tf.distribute.get_strategy()
     best_dir = os.path.join(model_dir, checkpoints.BEST)
-    latest = tf.train.latest_checkpoint(best_dir)
-    if latest is None:
-        raise run_dir.RunDirError(f"no best checkpoint in {best_dir}: train the run first")
+    if tf.train.latest_checkpoint(best_dir) is None:
+        raise NoBestCheckpoint(f"no best checkpoint in {best_dir}: train the run first")
     task = task or experiment.make_task(params, data_dir, model_dir)
     task.prepare(RunEnv(cache_dir=cache_dir or default_cache_dir(), read_data=read_data))
     recorded = os.path.join(model_dir, MODEL_INPUTS)
     inputs = io.read_json(recorded) if not read_data and io.exists(recorded) else None
     with strategy.scope():
         model = build_model(task, inputs=inputs)
-    checkpoints.restore_model(model, latest)
+    if checkpoints.load_best(model, model_dir) is None:
+        raise NoBestCheckpoint(f"no best checkpoint in {best_dir}: train the run first")
     return task, model

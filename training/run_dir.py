@@ -172,6 +172,29 @@ def write_config(model_dir: str, new: dict, *, command: str, saved: dict | None 
     io.atomic_write_json(config_path(model_dir), config)
 
 
+def revert_diverged_extension(model_dir: str, message: str) -> dict | None:
+    """After an extension of a finished run diverged, ``config.json`` takes back the finished
+    run's identity (its length), so that its own command finds its results again; the
+    extension stays listed, with ``diverged``. Returns the identity taken back (``None``: the
+    run was not an extension of a finished run, and nothing changes)."""
+    config = read_config(model_dir)
+    extensions = list((config or {}).get("extensions") or [])
+    results_path = os.path.join(model_dir, "results.json")
+    if not extensions or "diverged" in extensions[-1] or not io.exists(results_path):
+        return None
+    before = json.loads(json.dumps(config["identity"]))
+    for change in extensions[-1]["changes"]:  # only EXTENDABLE keys: "params.<name>"
+        before["params"][change["key"].split(".", 1)[1]] = change["old"]
+    results = io.read_json(results_path)
+    if results.get("status") != "ok" or differences(results.get("identity", {}), before):
+        return None
+    extensions[-1] = {**extensions[-1], "diverged": message}
+    io.atomic_write_json(config_path(model_dir), {**config, "identity": before,
+                                                  "params": before["params"],
+                                                  "extensions": extensions})
+    return before
+
+
 # ----------------------------------------------------------------------------------- lock
 _HELD: set[str] = set()
 
@@ -231,6 +254,16 @@ def _alive(holder: dict) -> bool:
         return True
     started = holder.get("pid_start")
     return started is None or _process_start(pid) in (None, started)
+
+
+def training_now(model_dir: str) -> str | None:
+    """Who trains in ``model_dir`` now (``"process N on HOST since TIME"``), or ``None``: no
+    process holds its lock (none, stale, or naming no process). A lock of another host counts
+    as held: its process cannot be checked from here."""
+    holder, _ = Lock(model_dir)._holder()
+    if holder is None or holder.get("host") == socket.gethostname() and not _alive(holder):
+        return None
+    return f"process {holder['pid']} on {holder['host']} since {holder.get('since')}"
 
 
 class Lock:
