@@ -343,9 +343,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _two_workers(model_dir, env=None, kill_after_step=None):
-    """Runs the toy on two MultiWorkerMirrored processes; SIGKILLs both once the chief has
-    checkpointed ``kill_after_step``."""
+def _two_workers(model_dir, env=None, kill_after_step=None, sig=signal.SIGKILL,
+                 signalled=(0, 1)):
+    """Runs the toy on two MultiWorkerMirrored processes; sends ``sig`` to the workers
+    ``signalled`` once the chief has checkpointed ``kill_after_step``."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     procs = []
     for index in range(2):
@@ -358,8 +359,8 @@ def _two_workers(model_dir, env=None, kill_after_step=None):
             assert time.time() < deadline and all(p.poll() is None for p in procs), \
                 [p.communicate()[1][-2000:] for p in procs if p.poll() is not None]
             time.sleep(0.05)
-        for p in procs:
-            p.send_signal(signal.SIGKILL)
+        for index in signalled:
+            procs[index].send_signal(sig)
     outputs = [p.communicate(timeout=300) for p in procs]
     return [(p.returncode, err) for p, (_, err) in zip(procs, outputs)]
 
@@ -397,6 +398,31 @@ def test_two_workers_killed_and_restarted_equal_a_two_replica_run(tmp_path):
     for code, err in again:
         assert code == 0, err[-3000:]
     assert (tmp_path / "mw" / "results.json").read_bytes() == record
+    _assert_same_weights(tmp_path / "mirrored", tmp_path / "mw", atol=1e-5)
+
+
+def test_one_preempted_worker_stops_both_at_one_step_and_the_restart_is_exact(tmp_path):
+    """SIGTERM to the second worker alone (one VM of the job preempted): both workers agree
+    to stop, write the (collective) checkpoint at the same step, say so in one line and exit
+    with 143; the restarted job ends with the weights of a two-replica run never stopped."""
+    reference = _run_toy(tmp_path / "mirrored", "mirrored2")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    stopped = _two_workers(tmp_path / "mw", env={SECONDS_PER_BATCH: "0.25"},
+                           kill_after_step=10, sig=signal.SIGTERM, signalled=(1,))
+    assert [code for code, _ in stopped] == [143, 143], [err[-2000:] for _, err in stopped]
+    lines = [err.strip().splitlines()[-1] for _, err in stopped]
+    step = _latest_step(tmp_path / "mw")
+    assert 10 <= step < 48 and step % 16  # a checkpoint at the step reached, mid-epoch
+    assert lines[0] == (f"run_toy.py: stopped: another worker of the job was stopped at step "
+                        f"{step}: the same command resumes the run from "
+                        f"{tf.train.latest_checkpoint(str(tmp_path / 'mw' / 'checkpoints'))}")
+    assert lines[1].startswith(f"run_toy.py: stopped: SIGTERM at step {step}: ")
+    assert not (tmp_path / "mw" / "LOCK").exists()
+
+    finished = _two_workers(tmp_path / "mw")
+    for code, err in finished:
+        assert code == 0, err[-3000:]
     _assert_same_weights(tmp_path / "mirrored", tmp_path / "mw", atol=1e-5)
 
 

@@ -76,14 +76,19 @@ class Preemption:
         return self.signum is not None
 
     def error(self, step: int | None, checkpoint: str | None) -> Preempted:
-        """The exception that stops the run, naming ``checkpoint`` and how to resume."""
-        name = signal.Signals(self.signum).name
+        """The exception that stops the run, naming ``checkpoint`` and how to resume. In a
+        multi-worker job a worker that was not signalled itself stops because another one was
+        (with SIGTERM's status: the job was preempted)."""
+        if self.requested:
+            name, signum = signal.Signals(self.signum).name, self.signum
+        else:
+            name, signum = "another worker of the job was stopped", signal.SIGTERM
         at = f" at step {step}" if step is not None else ""
         if checkpoint:
             where = f"the same command resumes the run from {checkpoint}"
         else:
             where = "no checkpoint was written; the same command starts the run again"
-        return Preempted(f"{name}{at}: {where}", self.signum)
+        return Preempted(f"{name}{at}: {where}", signum)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:  # a second signal: stop now, as the default action would
