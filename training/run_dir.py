@@ -19,7 +19,9 @@ replicas at the same global batch size (the batches are the same, see
 arithmetic, other kernels: like another replica count it can change the last bits), the path of
 ``--data_dir`` when the data is the same, and ``--cache_dir``. With ``--extend``, ``epochs`` and
 ``train_steps`` may grow: the run trains on, the identity takes the new length, and
-``config.json`` lists the extension. A learning-rate schedule over the whole run then takes the
+``config.json`` lists the extension; when an extension of a finished run diverges,
+``config.json`` takes the finished run's length back (:func:`revert_diverged_extension`), so
+that run's own command shows its results again. A learning-rate schedule over the whole run then takes the
 new length as its horizon from that point on.
 
 **Lock.** A training process holds ``MODEL_DIR/LOCK`` (host, process id and its start time,
