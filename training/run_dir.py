@@ -21,8 +21,8 @@ arithmetic, other kernels: like another replica count it can change the last bit
 ``train_steps`` may grow: the run trains on, the identity takes the new length, and
 ``config.json`` lists the extension; when an extension of a finished run diverges,
 ``config.json`` takes the finished run's length back (:func:`revert_diverged_extension`), so
-that run's own command shows its results again. A learning-rate schedule over the whole run then takes the
-new length as its horizon from that point on.
+that run's own command shows its results again. A learning-rate schedule over the whole run
+then takes the new length as its horizon from that point on.
 
 **Lock.** A training process holds ``MODEL_DIR/LOCK`` (host, process id and its start time,
 command); a second process refuses with the holder's details. A lock whose process is gone (same
