@@ -9,6 +9,7 @@ into a ``tf.data.Dataset`` of dicts with ``from_tensor_slices``.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
@@ -154,7 +155,8 @@ class DatasetInfo:
     description: str
 
 
-#: Seconds to wait for each of a TFDS dataset's download hosts before calling it unreachable.
+#: Seconds to wait for a TFDS dataset's download hosts (probed together) before calling one
+#: unreachable.
 DOWNLOAD_PROBE_SECONDS = 10.0
 
 
@@ -168,7 +170,9 @@ def _download(tfds_name: str, builder) -> None:
     where = (f"{tfds_name} is neither in --data_dir (none given) nor downloaded in "
              f"{builder.data_dir_root}")
     hosts = sorted({urllib.parse.urlparse(url).hostname for url in builder.url_infos or {}})
-    down = [host for host in hosts if not reachable(host, 443, DOWNLOAD_PROBE_SECONDS)]
+    with concurrent.futures.ThreadPoolExecutor(max(len(hosts), 1)) as probes:  # one wait for all
+        up = list(probes.map(lambda host: reachable(host, 443, DOWNLOAD_PROBE_SECONDS), hosts))
+    down = [host for host, ok in zip(hosts, up) if not ok]
     if down:
         raise DataUnavailableError(f"{where}, and it cannot be downloaded: "
                                    f"{', '.join(down)} cannot be reached. Pass --data_dir (or "

@@ -484,6 +484,27 @@ def test_a_tfds_dataset_that_cannot_be_downloaded_is_one_line_at_once(name, tmp_
     assert probed
 
 
+def test_the_download_hosts_are_probed_together(tmp_path, monkeypatch):
+    """MRPC has three hosts: offline with name lookups that hang, the wait is one probe's
+    timeout, not three."""
+    import time
+
+    import tensorflow_datasets as tfds
+
+    from datasets import core
+    from datasets.errors import DataUnavailableError
+
+    monkeypatch.setattr(core, "DOWNLOAD_PROBE_SECONDS", 1.0)
+    real_builder = tfds.builder
+    builder = real_builder("glue/mrpc", data_dir=str(tmp_path / "tfds"))
+    assert len({url.split("/")[2] for url in builder.url_infos}) >= 2
+    monkeypatch.setattr(core, "reachable", lambda host, port, timeout: time.sleep(timeout))
+    started = time.time()
+    with pytest.raises(DataUnavailableError, match="cannot be reached"):
+        core._download("glue/mrpc", builder)
+    assert time.time() - started < 1.9
+
+
 def test_reachable_tells_a_listening_port_from_a_closed_one():
     import socket
 
