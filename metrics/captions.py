@@ -37,6 +37,8 @@ matches, summed over the resample); METEOR by the jar's own aggregation of the r
 segment statistics (``EVAL``); ROUGE-L is coco-caption's mean of per-image scores, and so is
 CIDEr, whose document frequencies are kept at those of the whole scored set (recomputing them
 per resample would count a repeated image's references twice).
+:meth:`CaptionScorer.paired_intervals` compares two systems' captions of the same images on
+the same resamples: the interval of the difference, and how often one scores higher.
 
 :func:`find_java` and :func:`tokenize_captions` are importable from here as well.
 
@@ -61,6 +63,7 @@ import math
 import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pycocoevalcap.bleu.bleu import Bleu
@@ -388,6 +391,43 @@ class CaptionScorer:
         """
         ids, _ = _validate(references, hypotheses, METRICS)
         samples = bootstrap.resample_indices(len(ids), resamples, seed)
+        values = self._resampled(ids, references, hypotheses, samples)
+        out: dict[str, tuple[float, float] | None] = {
+            name: bootstrap.percentile_interval(v, level) for name, v in values.items()}
+        out.setdefault("METEOR", None)
+        return out
+
+    def paired_intervals(self, references: Mapping[Hashable, Sequence[str]],
+                         hypotheses: Mapping[Hashable, str], baseline: Mapping[Hashable, str],
+                         *, resamples: int = bootstrap.RESAMPLES, seed: int = 0,
+                         level: float = bootstrap.LEVEL) -> dict[str, dict[str, Any] | None]:
+        """Two systems' captions of the same images compared on the same resamples (a paired
+        bootstrap): whether the test set says which one is better, where the two systems'
+        separate intervals, which share the images' spread, overlap.
+
+        Returns:
+            per metric, ``{"ci95": (low, high), "higher": fraction}``: the percentile interval
+            of ``hypotheses``' score minus ``baseline``'s (x100) over the resamples, and the
+            fraction of resamples on which ``hypotheses`` scores higher; ``None`` for METEOR
+            without Java.
+        """
+        ids, _ = _validate(references, hypotheses, METRICS)
+        _validate(references, baseline, METRICS)
+        samples = bootstrap.resample_indices(len(ids), resamples, seed)
+        ours = self._resampled(ids, references, hypotheses, samples)
+        theirs = self._resampled(ids, references, {i: baseline[i] for i in ids}, samples)
+        out: dict[str, dict[str, Any] | None] = {}
+        for name, values in ours.items():
+            difference = np.asarray(values) - np.asarray(theirs[name])
+            out[name] = {"ci95": bootstrap.percentile_interval(difference, level),
+                         "higher": float(np.mean(difference > 0))}
+        out.setdefault("METEOR", None)
+        return out
+
+    def _resampled(self, ids, references, hypotheses, samples) -> dict[str, list[float]]:
+        """Each metric (x100) of each resample of the images (rows of ``samples``): corpus BLEU
+        and METEOR from the resample's summed statistics, CIDEr and ROUGE-L as the mean of its
+        images' scores."""
         with self._lock:
             meteor = self._start_meteor() if self._java is not None else None
             gts, res = self._tokenize(ids, references, hypotheses)
@@ -405,10 +445,7 @@ class CaptionScorer:
                 stats = meteor.statistics([res[i][0] for i in order], [gts[i] for i in order])
                 values["METEOR"] = [100.0 * meteor.evaluate([stats[i] for i in rows])[0]
                                     for rows in samples]
-        out: dict[str, tuple[float, float] | None] = {
-            name: bootstrap.percentile_interval(v, level) for name, v in values.items()}
-        out.setdefault("METEOR", None)
-        return out
+        return values
 
     def _tokenize(self, ids, references, hypotheses):
         """coco-caption's ``gts`` and ``res``: index -> tokenised references / [hypothesis]."""

@@ -408,3 +408,43 @@ def test_intervals_hold_the_score_and_shrink_with_more_images(scorer, data_dir):
         widths.append(intervals["BLEU-1"][1] - intervals["BLEU-1"][0])
         assert intervals == scorer.intervals(refs, hyps, resamples=200, seed=3)  # seeded
     assert widths[1] < widths[0]
+
+
+def test_paired_intervals_are_the_differences_of_the_resampled_corpora(data_dir):
+    """Brute force: each resample's difference is score(A) − score(B) of the corpus that holds
+    the resampled images (repeats included), scored from scratch (BLEU and ROUGE-L; CIDEr's
+    document frequencies stay those of the whole set, see the module docstring)."""
+    from metrics import bootstrap
+
+    refs, other, own = _flickr_corpus(data_dir, n=12)
+    hyps = {k: own[k] if i % 3 else other[k] for i, k in enumerate(refs)}  # a mix of the two
+    scorer = cm.CaptionScorer(java=None)  # Python tokenisation; no METEOR
+    paired = scorer.paired_intervals(refs, hyps, other, resamples=7, seed=5)
+    assert paired["METEOR"] is None
+    names = list(refs)
+    differences = {f"BLEU-{k}": [] for k in range(1, 5)} | {"ROUGE-L": []}
+    for rows in bootstrap.resample_indices(len(names), 7, 5):
+        corpus = {n: refs[names[i]] for n, i in enumerate(rows)}
+        a = scorer.score(corpus, {n: hyps[names[i]] for n, i in enumerate(rows)},
+                         ("bleu", "rouge_l"))
+        b = scorer.score(corpus, {n: other[names[i]] for n, i in enumerate(rows)},
+                         ("bleu", "rouge_l"))
+        for name, values in differences.items():
+            values.append(a[name] - b[name])
+    for name, values in differences.items():
+        np.testing.assert_allclose(paired[name]["ci95"], bootstrap.percentile_interval(values),
+                                   atol=1e-9, err_msg=name)
+        assert paired[name]["higher"] == pytest.approx(np.mean(np.asarray(values) > 0)), name
+
+
+def test_a_system_against_itself_differs_by_nothing_and_the_true_captions_win(scorer,
+                                                                              data_dir):
+    refs, other, own = _flickr_corpus(data_dir, n=30)
+    same = scorer.paired_intervals(refs, other, dict(other), resamples=50, seed=1)
+    for name, result in same.items():
+        assert result == {"ci95": (0.0, 0.0), "higher": 0.0}, name
+    better = scorer.paired_intervals(refs, own, other, resamples=50, seed=1)
+    for name, result in better.items():  # a held-out human caption beats another image's
+        assert result["higher"] == 1.0 and result["ci95"][0] > 0, name
+    with pytest.raises(ValueError, match="without a hypothesis"):
+        scorer.paired_intervals(refs, own, dict(list(other.items())[:-1]), resamples=5)

@@ -384,6 +384,43 @@ def test_a_run_rescores_from_its_captions_file_alone(short_run, tmp_path):
     assert "bad.jsonl" in bad.stderr and "line 1" in bad.stderr
 
 
+def test_two_runs_captions_compare_on_the_same_resamples(data_dir, tmp_path):
+    """``rescore --against``: both scores, their difference and its paired interval; a held-out
+    human caption beats another image's on every metric; other images are one clear line."""
+    from datasets.flickr8k import read_captions
+
+    captions, _ = read_captions(os.path.join(data_dir, "flickr8k", "text",
+                                             "Flickr8k.token.txt"))
+    names = sorted(captions)[:40]
+
+    def write(path, caption_of):
+        caption_records.write_captions(str(path), [
+            {"image": k, "caption": caption_of(i, k), "tokens": [3], "log_probability": -1.0,
+             "references": captions[k][1:]} for i, k in enumerate(names)])
+
+    write(tmp_path / "human.jsonl", lambda i, k: captions[k][0])
+    write(tmp_path / "other.jsonl", lambda i, k: captions[names[(i + 1) % len(names)]][0])
+    out = subprocess.run([sys.executable, "-m", "papers.xu2015.rescore",
+                          f"--captions={tmp_path / 'human.jsonl'}",
+                          f"--against={tmp_path / 'other.jsonl'}", "--resamples=40"],
+                         capture_output=True, text=True, check=True, cwd=REPO)
+    result = json.loads(out.stdout)
+    assert result["images"] == 40 and set(result["metrics"]) == {
+        "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "CIDEr", "ROUGE-L"}
+    for name, m in result["metrics"].items():
+        assert m["difference"] == pytest.approx(m["captions"] - m["against"]), name
+        low, high = m["difference_ci95"]
+        assert 0 < low <= m["difference"] <= high and m["captions_higher"] == 1.0, name
+    names.pop()
+    write(tmp_path / "fewer.jsonl", lambda i, k: captions[k][0])
+    bad = subprocess.run([sys.executable, "-m", "papers.xu2015.rescore",
+                          f"--captions={tmp_path / 'human.jsonl'}",
+                          f"--against={tmp_path / 'fewer.jsonl'}"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "fewer.jsonl is not a captions file of the same images" in bad.stderr
+
+
 @pytest.mark.slow
 def test_predict_captions_an_image_and_draws_its_attention(short_run, data_dir, tmp_path):
     task, model = short_run.task, short_run.model

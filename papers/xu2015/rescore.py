@@ -7,6 +7,15 @@ implementation, or this one) without the model, the features or the data::
 
 prints BLEU-1..4, METEOR, CIDEr and ROUGE-L as coco-caption computes them, each with its 95 %
 bootstrap interval over the images (:meth:`metrics.captions.CaptionScorer.intervals`), as JSON.
+
+With ``--against=OTHER``, another run's captions of the same images, it compares the two on the
+same resamples of the images (a paired bootstrap,
+:meth:`metrics.captions.CaptionScorer.paired_intervals`): per metric both scores, their
+difference with its 95 % interval, and the fraction of resamples on which ``--captions`` scores
+higher. Two runs' separate intervals overlap more than their difference's interval says::
+
+    python -m papers.xu2015.rescore --captions=runs/hard/captions_test.jsonl \
+        --against=runs/soft/captions_test.jsonl
 A file that cannot be read ends with one line, ``rescore: error: …``, and status 2.
 """
 
@@ -37,6 +46,39 @@ def rescore(path: str, *, resamples: int = 1000, seed: int = 0) -> dict[str, Any
             "intervals_95": intervals, "bootstrap_resamples": resamples}
 
 
+def compare(path: str, against: str, *, resamples: int = 1000, seed: int = 0
+            ) -> dict[str, Any]:
+    """Two captions files of the same images, compared on the same bootstrap resamples."""
+    from datasets.errors import DataFormatError
+    from metrics.captions import CaptionScorer
+    from papers.xu2015.caption_records import read_captions
+
+    records, others = read_captions(path), read_captions(against)
+    references = {r["image"]: r["references"] for r in records}
+    theirs = {r["image"]: r["references"] for r in others}
+    if theirs != references:
+        differ = sorted(set(references) ^ set(theirs)) or sorted(
+            i for i in references if references[i] != theirs[i])
+        raise DataFormatError(f"{against} is not a captions file of the same images and "
+                              f"references as {path} (first difference: image {differ[0]})",
+                              path=against)
+    hypotheses = {r["image"]: r["caption"] for r in records}
+    baseline = {r["image"]: r["caption"] for r in others}
+    with CaptionScorer() as scorer:
+        ours, base = scorer.score(references, hypotheses), scorer.score(references, baseline)
+        paired = scorer.paired_intervals(references, hypotheses, baseline,
+                                         resamples=resamples, seed=seed)
+    metrics = {}
+    for name, result in paired.items():
+        if result is not None:
+            metrics[name] = {"captions": ours[name], "against": base[name],
+                             "difference": ours[name] - base[name],
+                             "difference_ci95": result["ci95"],
+                             "captions_higher": result["higher"]}
+    return {"captions": path, "against": against, "images": len(records), "metrics": metrics,
+            "bootstrap_resamples": resamples}
+
+
 FLAGS = flags.FLAGS
 
 
@@ -45,6 +87,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     defines none, so several such modules can be imported in one process)."""
     flags.DEFINE_string("captions", None, "A captions_<split>.jsonl file written by a run.",
                         flag_values=flag_values)
+    flags.DEFINE_string("against", None, "Another run's captions file of the same images: "
+                        "compare the two on the same resamples.", flag_values=flag_values)
     flags.DEFINE_integer("resamples", 1000, "Bootstrap resamples of the images.",
                          flag_values=flag_values)
     flags.DEFINE_integer("seed", 0, "Seed of the bootstrap.", flag_values=flag_values)
@@ -59,7 +103,11 @@ def main(argv):
     from datasets.errors import DataFormatError
 
     try:
-        result = rescore(FLAGS.captions, resamples=FLAGS.resamples, seed=FLAGS.seed)
+        if FLAGS.against:
+            result = compare(FLAGS.captions, FLAGS.against, resamples=FLAGS.resamples,
+                             seed=FLAGS.seed)
+        else:
+            result = rescore(FLAGS.captions, resamples=FLAGS.resamples, seed=FLAGS.seed)
     except (DataFormatError, FileNotFoundError, OSError) as e:
         print(f"rescore: error: {e}", file=sys.stderr)
         return 2
