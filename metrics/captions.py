@@ -401,9 +401,11 @@ class CaptionScorer:
                          hypotheses: Mapping[Hashable, str], baseline: Mapping[Hashable, str],
                          *, resamples: int = bootstrap.RESAMPLES, seed: int = 0,
                          level: float = bootstrap.LEVEL) -> dict[str, dict[str, Any] | None]:
-        """Two systems' captions of the same images compared on the same resamples (a paired
-        bootstrap): whether the test set says which one is better, where the two systems'
-        separate intervals, which share the images' spread, overlap.
+        """Two systems' captions of the same images, compared on the same resamples (a paired
+        bootstrap). Each system's own interval carries the spread that comes from which images
+        were drawn, so two such intervals can overlap while one system scores higher on nearly
+        every resample; the interval of the difference says whether the test set tells them
+        apart.
 
         Returns:
             per metric, ``{"ci95": (low, high), "higher": fraction}``: the percentile interval

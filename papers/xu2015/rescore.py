@@ -16,6 +16,7 @@ higher. Two runs' separate intervals overlap more than their difference's interv
 
     python -m papers.xu2015.rescore --captions=runs/hard/captions_test.jsonl \
         --against=runs/soft/captions_test.jsonl
+
 A file that cannot be read ends with one line, ``rescore: error: …``, and status 2.
 """
 
