@@ -12,7 +12,7 @@ With ``--against=OTHER``, another run's captions of the same images, it compares
 same resamples of the images (a paired bootstrap,
 :meth:`metrics.captions.CaptionScorer.paired_intervals`): per metric both scores, their
 difference with its 95 % interval, and the fraction of resamples on which ``--captions`` scores
-higher. Two runs' separate intervals overlap more than their difference's interval says::
+higher (two runs' own intervals can overlap while their difference's excludes 0)::
 
     python -m papers.xu2015.rescore --captions=runs/hard/captions_test.jsonl \
         --against=runs/soft/captions_test.jsonl
