@@ -31,18 +31,24 @@ from absl import app, flags
 from training import cli
 
 
-def rescore(path: str, *, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The paper's metrics of a captions file, with bootstrap intervals over its images."""
-    from metrics.captions import CaptionScorer
+def _read(path: str) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """A captions file's references and generated caption, each keyed by image."""
     from papers.xu2015.caption_records import read_captions
 
     records = read_captions(path)
-    references = {r["image"]: r["references"] for r in records}
-    hypotheses = {r["image"]: r["caption"] for r in records}
+    return ({r["image"]: r["references"] for r in records},
+            {r["image"]: r["caption"] for r in records})
+
+
+def rescore(path: str, *, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The paper's metrics of a captions file, with bootstrap intervals over its images."""
+    from metrics.captions import CaptionScorer
+
+    references, hypotheses = _read(path)
     with CaptionScorer() as scorer:
         scores = scorer.score(references, hypotheses)
         intervals = scorer.intervals(references, hypotheses, resamples=resamples, seed=seed)
-    return {"captions": path, "images": len(records),
+    return {"captions": path, "images": len(hypotheses),
             "metrics": {k: v for k, v in scores.items() if k[0].isupper()},
             "intervals_95": intervals, "bootstrap_resamples": resamples}
 
@@ -52,19 +58,14 @@ def compare(path: str, against: str, *, resamples: int = 1000, seed: int = 0
     """Two captions files of the same images, compared on the same bootstrap resamples."""
     from datasets.errors import DataFormatError
     from metrics.captions import CaptionScorer
-    from papers.xu2015.caption_records import read_captions
 
-    records, others = read_captions(path), read_captions(against)
-    references = {r["image"]: r["references"] for r in records}
-    theirs = {r["image"]: r["references"] for r in others}
+    (references, hypotheses), (theirs, baseline) = _read(path), _read(against)
     if theirs != references:
         differ = sorted(set(references) ^ set(theirs)) or sorted(
             i for i in references if references[i] != theirs[i])
         raise DataFormatError(f"{against} is not a captions file of the same images and "
                               f"references as {path} (first difference: image {differ[0]})",
                               path=against)
-    hypotheses = {r["image"]: r["caption"] for r in records}
-    baseline = {r["image"]: r["caption"] for r in others}
     with CaptionScorer() as scorer:
         ours, base = scorer.score(references, hypotheses), scorer.score(references, baseline)
         paired = scorer.paired_intervals(references, hypotheses, baseline,
@@ -76,7 +77,7 @@ def compare(path: str, against: str, *, resamples: int = 1000, seed: int = 0
                              "difference": ours[name] - base[name],
                              "difference_ci95": result["ci95"],
                              "captions_higher": result["higher"]}
-    return {"captions": path, "against": against, "images": len(records), "metrics": metrics,
+    return {"captions": path, "against": against, "images": len(hypotheses), "metrics": metrics,
             "bootstrap_resamples": resamples}
 
 
