@@ -4,7 +4,8 @@
 random numbers a run draws, and a run resumed by a later version of the suite must draw the
 same ones):
 
-1. seeds (Python, NumPy, TensorFlow, Keras), op determinism and the precision policy;
+1. seeds (Python, NumPy, TensorFlow, Keras), Grappler's ``AddN`` scheduling off
+   (:mod:`training.grappler`), op determinism and the precision policy;
 2. the task, and the run's identity checked against ``config.json`` (:mod:`training.run_dir`);
 3. the task's preparation (vocabulary, cached features), then the seeds again, so the model
    starts from the same weights whether or not a cache was filled;
@@ -34,7 +35,7 @@ import tensorflow as tf
 
 from datasets.batching import DataRequest
 from datasets.errors import UserError
-from training import checkpoints, curves, io, run_dir, strategies
+from training import checkpoints, curves, grappler, io, run_dir, strategies
 from training.schedule import Schedule
 from training.selection import Selection
 from training.settings import RunConfig, default_cache_dir
@@ -286,6 +287,7 @@ def start(experiment, params: dict, config: RunConfig,
 
 def _seed(config: RunConfig) -> None:
     keras.utils.set_random_seed(config.seed)
+    grappler.disable_addn_scheduling()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(config.mixed_precision)
