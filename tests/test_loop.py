@@ -18,7 +18,7 @@ import tensorflow as tf
 from tests.conftest import REPO
 from tests.toy_task import (KILL_AT_BATCH, KILL_SIGNAL, SECONDS_PER_BATCH, SLOW_CHIEF_SAVES,
                              TOY)
-from training import io, loop, run_dir
+from training import grappler, io, loop, run_dir
 from training import run as loop_run
 
 CONFIG_KEYS = {f.name for f in dataclasses.fields(loop.RunConfig)}
@@ -511,6 +511,19 @@ def test_replicas_verbosity_and_loop_settings_may_change_on_resume(tmp_path):
     config = json.loads((tmp_path / "resumed" / "config.json").read_text())
     assert config["identity"]["params"]["epochs"] == 2
     assert [c["key"] for c in config["extensions"][0]["changes"]] == ["params.epochs"]
+
+
+def test_a_run_keeps_grappler_from_rewriting_gradient_sums_into_temporary_variables(tmp_path):
+    """Grappler's scheduling pass turns a while loop's gradient sums into temporary variables,
+    which can collide (``AlreadyExistsError``; :mod:`training.grappler`): a run turns it off
+    before its first step. In a fresh process, where no other test has turned it off."""
+    done = subprocess.run([sys.executable, "-m", "tests.addn_rewrite", str(tmp_path / "run")],
+                          cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert any("while_grad" in name and "AddN" in name for name in found["before"]), found
+    assert found["after"] == [] and found["level"] == grappler.MEMORY_OPTIMIZATION
 
 
 def test_a_second_process_is_refused_while_a_run_holds_the_dir(tmp_path):

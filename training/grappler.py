@@ -45,5 +45,6 @@ def disable_addn_scheduling() -> None:
 
 def memory_optimization() -> int:
     """The memory optimizer's level that function calls of this thread get."""
-    options = context.context().function_call_options.config_proto
-    return options.graph_options.rewrite_options.memory_optimization
+    serialized = context.context().function_call_options.config_proto_serialized
+    return config_pb2.ConfigProto.FromString(serialized).graph_options.rewrite_options \
+        .memory_optimization
