@@ -461,3 +461,26 @@ def test_a_finished_run_restarted_on_a_changed_image_is_refused(tmp_path, monkey
                         "differ:")
     assert len(lines) == 3 and re.fullmatch(r"  data\.dev: '[0-9a-f]{64}' → '[0-9a-f]{64}'",
                                             lines[1]), lines
+
+
+def test_the_learning_curve_groups_runs_by_size_with_their_updates_and_draws_a_png(tmp_path):
+    from papers.xu2015 import learning_curve
+
+    def run(size, bleu, step, row="flickr8k_soft", status="ok"):
+        test = {"BLEU-4": bleu, "BLEU-4/ci95": [bleu - 1, bleu + 1], "METEOR": 15.0,
+                "CIDEr": 30.0, "attention/entropy_fraction": 0.98}
+        return {"experiment": f"xu2015/{row}", "status": status, "best": {"step": step},
+                "params": {"train_images": size}, "metrics": {"test": test}}
+
+    runs = [run(0, 14.0, 1872), run(753, 13.0, 1218), run(0, 12.0, 1404),
+            run(0, 99.0, 5, status="failed"), run(0, 50.0, 5, row="flickr8k_hard")]
+    curve = learning_curve.points(runs, "flickr8k_soft")
+    assert list(curve) == [753, 6000]  # 0 is every training image
+    assert [(m["BLEU-4"], m["updates"]) for m in curve[6000]] == [(14.0, 1872), (12.0, 1404)]
+    lines = learning_curve.table(curve).splitlines()
+    assert lines[2].startswith("| 753 | 1 | 13.00 (12.0–14.0) |") and lines[2].endswith("| 1,218 |")
+    assert "| 6,000 | 2 | 13.00 ± 1.41 (13.0–15.0; 11.0–13.0) |" in lines[3]
+    assert lines[3].endswith("| 1,872, 1,404 |")
+    path = tmp_path / "curve.png"
+    learning_curve.plot(curve, 19.5, "soft", str(path))
+    assert path.read_bytes()[:4] == b"\x89PNG"
