@@ -4,8 +4,9 @@ Grappler's memory optimizer has a "scheduling" pass: when its static estimate of
 memory exceeds 80 % of the device's memory (on a CPU, the RAM that is *free* when the function is
 traced, page cache not counted), it rewrites every ``AddN`` with more than two inputs that is live
 at the peak into a ``TemporaryVariable`` that the inputs are added into one by one. Inside the
-gradient of a ``while`` loop (a recurrent decoder's backward pass) two iterations can create the
-same temporary variable, and the step fails with::
+gradient of a ``while`` loop (a recurrent decoder's backward pass) a step can find the temporary
+variable of the same loop iteration of an earlier step still there (eager function calls share
+one per-step container), and fails with::
 
     AlreadyExistsError: Resource __per_step_0/.../while_grad/.../AddN_6/tmp_var/frame:.../iter:7
 
