@@ -90,17 +90,14 @@ def build_runner(experiment_name: str, overrides: str | None, *, data_dir: str |
     from datasets.paths import resolve_data_dir
     from papers import registry
     from training.distribute import make_train_loop
-    from training.run import build_model
+    from training.run import build_model, set_up_process
     from training.settings import default_cache_dir
     from training.task import RunEnv, steps_per_epoch
 
     experiment = registry.get(experiment_name)
     params = experiment.params_with_overrides(overrides)
     data_dir = resolve_data_dir(data_dir)
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(mixed_precision)
+    set_up_process(seed, deterministic=deterministic, mixed_precision=mixed_precision)
     strategy = tf.distribute.get_strategy()
     model_dir = tempfile.mkdtemp(prefix="task_step_")
     task = experiment.make_task(params, data_dir, model_dir)

@@ -286,11 +286,18 @@ def start(experiment, params: dict, config: RunConfig,
 
 
 def _seed(config: RunConfig) -> None:
-    keras.utils.set_random_seed(config.seed)
+    set_up_process(config.seed, deterministic=config.deterministic,
+                   mixed_precision=config.mixed_precision)
+
+
+def set_up_process(seed: int, *, deterministic: bool, mixed_precision: str) -> None:
+    """Step 1 of :func:`start`: the seeds, Grappler's ``AddN`` scheduling off, op determinism
+    and the precision policy; also what ``bench/`` calls to step a model as a run does."""
+    keras.utils.set_random_seed(seed)
     grappler.disable_addn_scheduling()
-    if config.deterministic:
+    if deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.mixed_precision.set_global_policy(mixed_precision)
 
 
 def _task_and_identity(experiment, params: dict, config: RunConfig, strategy
