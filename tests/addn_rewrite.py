@@ -17,6 +17,7 @@ import json
 import sys
 
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 from tensorflow.python.eager import context
 
 HUGE = [2 ** 19, 2 ** 19]  # 2**38 float32: above any RAM, never allocated (a 2-D shape: the
@@ -62,15 +63,22 @@ def temporary_variables(steps: int = 2) -> list[str]:
     return sorted({n.name for n in nodes if n.op == "TemporaryVariable"})
 
 
+def memory_optimization() -> int:
+    """The memory optimizer's level that function calls of this thread get."""
+    serialized = context.context().function_call_options.config_proto_serialized
+    return config_pb2.ConfigProto.FromString(serialized).graph_options.rewrite_options \
+        .memory_optimization
+
+
 def main(model_dir: str) -> None:
     from tests.toy_task import TOY
-    from training import grappler, loop
+    from training import loop
 
     before = temporary_variables()
     loop.train(TOY, TOY.params_with_overrides({"epochs": 1}),
                loop.RunConfig(model_dir=model_dir, verbose=False, cache_dir=model_dir + "_cache"))
     print(json.dumps({"before": before, "after": temporary_variables(),
-                      "level": grappler.memory_optimization()}))
+                      "level": memory_optimization()}))
 
 
 if __name__ == "__main__":

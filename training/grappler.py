@@ -42,10 +42,3 @@ def disable_addn_scheduling() -> None:
     ctx._config = config
     # Function calls cache their options per thread; setting any optimizer option drops them.
     tf.config.optimizer.set_experimental_options({})
-
-
-def memory_optimization() -> int:
-    """The memory optimizer's level that function calls of this thread get."""
-    serialized = context.context().function_call_options.config_proto_serialized
-    return config_pb2.ConfigProto.FromString(serialized).graph_options.rewrite_options \
-        .memory_optimization
